@@ -1,0 +1,31 @@
+"""shared_etl: the events pipeline of ../shared/SPEC.md, the one implementation every
+orchestrator wrapper calls. Orchestrators import the steps from here and nothing else."""
+
+from shared_etl.errors import InputFileError, PipelineError, TransientStepError, UsageError
+from shared_etl.steps import (
+    AggregateResult,
+    PreparedRun,
+    aggregate,
+    check_output_path,
+    dates_between,
+    discard_staging,
+    new_staging_dir,
+    parse_date,
+    prepare,
+)
+
+__all__ = [
+    "AggregateResult",
+    "InputFileError",
+    "PipelineError",
+    "PreparedRun",
+    "TransientStepError",
+    "UsageError",
+    "aggregate",
+    "check_output_path",
+    "dates_between",
+    "discard_staging",
+    "new_staging_dir",
+    "parse_date",
+    "prepare",
+]
