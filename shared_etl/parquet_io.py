@@ -9,7 +9,7 @@ renamed into place, so a crash never leaves a partial file under a final name.
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -57,10 +57,11 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
         for path in paths:
             folder = os.path.dirname(os.path.abspath(path))
             os.makedirs(folder, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(
-                prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
+            temporary = os.path.join(
+                folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
             )
-            os.close(descriptor)
+            # Created like any new file (0666 less the umask); mkstemp's 0600 would leak out.
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             temporaries.append(temporary)
         yield list(temporaries)
         for temporary in temporaries:

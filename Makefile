@@ -1,0 +1,82 @@
+# The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
+#   make setup | data | reference | backfill-reference | test | bench | clean
+#   make reference [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]
+#   make backfill-reference START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+INPUT ?= data/synthetic_events.csv
+OUTPUT ?=
+DATE ?=
+START ?=
+END ?=
+OUTPUT_DIR ?= output/backfill
+
+# The committed sample: `make data` regenerates exactly these bytes.
+SAMPLE := data/synthetic_events.csv
+SAMPLE_ARGS := --rows 5000 --seed 42 --start 2024-01-01 --days 7
+
+UV_VERSION := 0.13.9
+PYTHON ?= python3
+VENVS := $(CURDIR)/.venvs
+STATE := $(CURDIR)/.state
+UV := $(VENVS)/tools/bin/uv
+ENVIRONMENTS := reference prefect airflow dagster
+
+# Every run keeps its files inside the project: staging here, orchestrator state beside it.
+export ETL_STAGING_ROOT := $(STATE)/staging
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT :=
+
+# What each environment holds beyond shared_etl: the reference one also runs tests and bench.
+SYNC_reference := --group dev --group bench
+SYNC_prefect := --no-default-groups --extra prefect
+SYNC_airflow := --no-default-groups --extra airflow
+SYNC_dagster := --no-default-groups --extra dagster
+
+REFERENCE_PY := $(VENVS)/reference/bin/python
+
+.PHONY: help setup data reference backfill-reference test bench clean
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+setup: $(foreach env,$(ENVIRONMENTS),$(VENVS)/$(env)/.synced)
+
+# uv itself is pinned and kept in the project, so a fresh machine builds the same way.
+$(UV):
+	$(PYTHON) -m venv $(VENVS)/tools
+	$(VENVS)/tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# One lock, one environment per orchestrator; a stamp makes a repeated setup instant.
+$(VENVS)/%/.synced: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENVS)/$* $(UV) sync --quiet --locked --compile-bytecode \
+		--python $(PYTHON) $(SYNC_$*)
+	touch $@
+
+data: $(SAMPLE)
+
+$(SAMPLE): | $(VENVS)/reference/.synced
+	$(REFERENCE_PY) -m shared_etl.generate $(SAMPLE_ARGS) --output $@
+
+reference: $(VENVS)/reference/.synced
+	$(REFERENCE_PY) -m shared_etl --input-path $(INPUT) \
+		--output-path $(or $(OUTPUT),output/reference_output.parquet) $(if $(DATE),--date $(DATE))
+
+backfill-reference: $(VENVS)/reference/.synced
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
+	$(REFERENCE_PY) -m shared_etl --input-path $(INPUT) --start $(START) --end $(END) \
+		--output-dir $(OUTPUT_DIR)/reference
+
+test: setup
+	$(REFERENCE_PY) -m ruff check .
+	$(REFERENCE_PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENVS)/reference/.synced
+	$(REFERENCE_PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf output .state
