@@ -1,4 +1,4 @@
-"""The data contract of ../shared/SPEC.md as constants: one place to change it, one place to read it.
+"""The data contract of ../shared/SPEC.md as constants: one place to change it and to read it.
 
 Everything here is pure data. The schemas are the *only* description of the output files;
 the writer refuses a table that does not match them, so a wrapper cannot drift by a type.

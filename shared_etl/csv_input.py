@@ -115,10 +115,14 @@ def _read_header(path: str) -> list[str]:
     names = [name.strip(TRIM_CHARACTERS) for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
-        raise InputFileError(path, f"required column(s) missing from the header: {', '.join(missing)}")
+        raise InputFileError(
+            path, f"required column(s) missing from the header: {', '.join(missing)}"
+        )
     duplicated = [name for name in REQUIRED_COLUMNS if names.count(name) > 1]
     if duplicated:
-        raise InputFileError(path, f"required column(s) duplicated in the header: {', '.join(duplicated)}")
+        raise InputFileError(
+            path, f"required column(s) duplicated in the header: {', '.join(duplicated)}"
+        )
     return names
 
 
@@ -152,7 +156,9 @@ def _parse(path: str, header: list[str]) -> tuple[pa.Table, pa.Table]:
     table = table.slice(1).rename_columns(list(REQUIRED_COLUMNS))  # row 0 is the header
     records_read = table.num_rows + len(bad_rows)
     is_good = np.ones(records_read, dtype=bool)
-    bad_numbers = np.fromiter((number for number, _ in bad_rows), dtype=np.int64, count=len(bad_rows))
+    bad_numbers = np.fromiter(
+        (number for number, _ in bad_rows), dtype=np.int64, count=len(bad_rows)
+    )
     is_good[bad_numbers - 1] = False
     source_row = np.arange(1, records_read + 1, dtype=np.int64)
     records = table.add_column(0, "source_row", pa.array(source_row[is_good]))

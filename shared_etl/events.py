@@ -64,4 +64,3 @@ def _quarantine(raw: RawEvents, reason: np.ndarray, is_rejected: np.ndarray) -> 
         [invalid.select(REJECTS_SCHEMA.names), malformed.select(REJECTS_SCHEMA.names)]
     )
     return rejects.sort_by("source_row").cast(REJECTS_SCHEMA)
-

@@ -103,8 +103,9 @@ def _amount(rng: random.Random, currency: str) -> str:
     if currency == "JPY":
         return str(rng.randint(100, 50_000))
     cents = rng.randint(1, 50_000)
-    return rng.choice([f"{cents // 100}.{cents % 100:02d}", f"{cents // 10}.{cents % 10}",
-                       str(cents // 100 or 1)])
+    return rng.choice(
+        [f"{cents // 100}.{cents % 100:02d}", f"{cents // 10}.{cents % 10}", str(cents // 100 or 1)]
+    )
 
 
 def _dirty(rng: random.Random, record: list[str]) -> None:
@@ -155,7 +156,10 @@ def _duplicate(rng: random.Random, original: list[str]) -> list[str]:
 
 
 def write_csv(path: str, rows: list[list[str]]) -> None:
-    with atomic_files(path) as (temporary,), open(temporary, "w", encoding="utf-8", newline="") as handle:
+    with (
+        atomic_files(path) as (temporary,),
+        open(temporary, "w", encoding="utf-8", newline="") as handle,
+    ):
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(HEADER)
         for row in rows:
@@ -166,12 +170,19 @@ def write_csv(path: str, rows: list[list[str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared_etl.generate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m shared_etl.generate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rows", type=int, required=True, help="number of records")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2024, 1, 1),
-                        help="first UTC date (YYYY-MM-DD)")
+    parser.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        default=dt.date(2024, 1, 1),
+        help="first UTC date (YYYY-MM-DD)",
+    )
     parser.add_argument("--days", type=int, default=7, help="number of UTC dates")
     parser.add_argument("--output", required=True, help="the CSV file to write")
     args = parser.parse_args(argv)

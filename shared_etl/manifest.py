@@ -43,7 +43,10 @@ def build_manifest(
             "holds": reconciled,
         },
         "outputs": {
-            "metrics": {"path": aggregated["output_path"], "sha256": aggregated["files"]["metrics"]},
+            "metrics": {
+                "path": aggregated["output_path"],
+                "sha256": aggregated["files"]["metrics"],
+            },
             "rejects": {
                 "path": rejects_path(aggregated["output_path"]),
                 "sha256": aggregated["files"]["rejects"],

@@ -25,7 +25,9 @@ PARQUET_FORMAT_VERSION = "2.6"
 def write_parquet(table: pa.Table, schema: pa.Schema, path: str) -> None:
     """Write `table`, which must have exactly `schema`, to `path` with the one recipe."""
     if not table.schema.equals(schema, check_metadata=True):
-        raise TypeError(f"refusing to write {path}: its schema is not the contract's:\n{table.schema}")
+        raise TypeError(
+            f"refusing to write {path}: its schema is not the contract's:\n{table.schema}"
+        )
     pq.write_table(
         table,
         path,

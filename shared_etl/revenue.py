@@ -27,7 +27,7 @@ def parse_amount_cents(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def usd_cents(amount_cents: np.ndarray, currency: pa.Array) -> np.ndarray:
-    """round_half_even(amount_cents × rate_micro / 1_000_000) per record; 0 for unknown currency."""
+    """round_half_even(amount_cents * rate_micro / 1_000_000) per record; 0 for unknown currency."""
     rates = np.array(list(RATE_MICRO.values()), dtype=np.int64)
     index = pc.index_in(currency, value_set=pa.array(list(RATE_MICRO)))
     known = index.is_valid().to_numpy(zero_copy_only=False)

@@ -20,12 +20,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from shared_etl.contract import METRICS_SCHEMA, REJECTS_SCHEMA, manifest_path, rejects_path
 from shared_etl.csv_input import read_events_csv
-from shared_etl.errors import PipelineError, TransientStepError, UsageError
+from shared_etl.errors import TransientStepError, UsageError
 from shared_etl.events import prepare_events
 from shared_etl.manifest import build_manifest
 from shared_etl.metrics import daily_metrics, rows_in_window
@@ -209,4 +208,3 @@ def _inject_fault(attempt: int) -> None:
             f"aggregate: injected transient failure on attempt {attempt} "
             f"({FAULT_VARIABLE}={failures})"
         )
-

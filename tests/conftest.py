@@ -1,0 +1,79 @@
+"""Fixtures that build real CSV files and run the real pipeline on them."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shared_etl.csv_input import read_events_csv
+from shared_etl.events import PreparedEvents, prepare_events
+
+PROJECT = Path(__file__).resolve().parent.parent
+SAMPLE = PROJECT / "data" / "synthetic_events.csv"
+HEADER = "event_id,event_ts,user_id,session_id,event_type,amount,currency,country"
+
+# A valid record; tests change one field at a time.
+VALID = {
+    "event_id": "e1",
+    "event_ts": "2024-01-01T10:00:00Z",
+    "user_id": "1",
+    "session_id": "s1",
+    "event_type": "view",
+    "amount": "",
+    "currency": "",
+    "country": "US",
+}
+
+
+def csv_line(**changes: str) -> str:
+    """One CSV line of VALID with `changes`, quoted where a value needs it."""
+    values = {**VALID, **changes}
+    return ",".join(_quote(values[name]) for name in HEADER.split(","))
+
+
+def _quote(value: str) -> str:
+    if any(char in value for char in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write `lines` under HEADER (or `header`) to a fresh file and return its path."""
+    counter = iter(range(1_000_000))
+
+    def write(lines: list[str], header: str = HEADER, newline: str = "\n") -> Path:
+        path = tmp_path / f"events-{next(counter)}.csv"
+        path.write_bytes((newline.join([header, *lines]) + newline).encode("utf-8"))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def prepare_file() -> Callable[[Path], PreparedEvents]:
+    def prepare(path: Path) -> PreparedEvents:
+        return prepare_events(read_events_csv(str(path)))
+
+    return prepare
+
+
+def run_reference(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The reference runner in its own process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared_etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def read_table(path: Path) -> pa.Table:
+    return pq.read_table(path)
