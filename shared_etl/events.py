@@ -33,9 +33,8 @@ class PreparedEvents:
 def prepare_events(raw: RawEvents) -> PreparedEvents:
     """Validate, quarantine the rejects, and drop later occurrences of a valid event_id."""
     validated = validate(raw.records)
-    is_valid = validated.reason == VALID
-    rejects = _quarantine(raw, validated.reason, ~is_valid)
-    valid = validated.normalised.filter(pa.array(is_valid))
+    rejects = _quarantine(raw, validated.reason, validated.reason != VALID)
+    valid = validated.valid
     first = _first_occurrences(valid["event_id"])
     kept = valid.take(pa.array(first)).select(STAGED_SCHEMA.names).cast(STAGED_SCHEMA)
     return PreparedEvents(

@@ -1,51 +1,87 @@
 """SPEC §2 rule 3 and §3: ISO-8601 text to a UTC instant in microseconds, vectorised.
 
-Arrow's own ISO-8601 cast fails the whole array on one bad value and accepts forms the
-contract rejects (a space for `T`, `+0530`), so the shape is checked with one RE2 pattern
-and the calendar with integer arithmetic here: every rule of the contract is visible.
+Arrow's own ISO-8601 cast fails a whole array on one bad value and accepts forms the
+contract rejects (a space for `T`, `+0530`, offsets past 23 hours is not its check), so the
+shape is checked with one RE2 pattern, and for the records that match, whose characters then
+sit at known positions, the digits are read straight from the Arrow string buffer. The
+calendar is checked with integer arithmetic: every rule of the contract is visible here.
 """
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_ISO_INSTANT = (
-    r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
-    r"(?:\.(?P<fraction>[0-9]{1,6}))?"
-    r"(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})$"
+_SHAPE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
-
 _MICROS_PER_DAY = 86_400_000_000
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_FRACTION_SCALE = 10 ** np.arange(5, -1, -1, dtype=np.int64)  # 100000, 10000, ..., 1
 
 
-def parse_instants(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Return (is_valid, microseconds since the epoch in UTC) for trimmed text.
+def parse_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (is_valid, microseconds since the epoch in UTC) for trimmed, non-null text.
 
     Years run 0001-9999: the Gregorian calendar has no year 0, and 0000 is where tools
     disagree. Invalid entries hold 0 in the second array.
     """
-    parts = pc.extract_regex(text, _ISO_INSTANT)
-    matched = parts.is_valid().to_numpy(zero_copy_only=False)
+    parsed = [_parse_chunk(chunk) for chunk in text.chunks]
+    if not parsed:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+    return np.concatenate([v for v, _ in parsed]), np.concatenate([m for _, m in parsed])
 
-    def number(name: str) -> np.ndarray:
-        return _to_int(pc.struct_field(parts, name))
 
-    year, month, day = number("year"), number("month"), number("day")
-    hour, minute, second = number("hour"), number("minute"), number("second")
-    fraction = _to_int(pc.utf8_rpad(pc.struct_field(parts, "fraction"), width=6, padding="0"))
-    offset = pc.struct_field(parts, "offset")
-    offset_sign = np.where(_to_text(pc.utf8_slice_codeunits(offset, 0, 1)) == "-", -1, 1)
-    offset_hour = _to_int(pc.utf8_slice_codeunits(offset, 1, 3), empty_as_zero=True)
-    offset_minute = _to_int(pc.utf8_slice_codeunits(offset, 4, 6), empty_as_zero=True)
+def utc_dates(micros: np.ndarray) -> np.ndarray:
+    """Days since the epoch of each instant's UTC date (floor division: before 1970 too)."""
+    return micros // _MICROS_PER_DAY
+
+
+def _parse_chunk(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    matched = np.flatnonzero(
+        pc.match_substring_regex(text, _SHAPE).to_numpy(zero_copy_only=False)
+    )
+    valid = np.zeros(len(text), dtype=bool)
+    micros = np.zeros(len(text), dtype=np.int64)
+    if matched.size == 0:
+        return valid, micros
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    start = offsets[:-1][matched].astype(np.int64)
+    end = offsets[1:][matched].astype(np.int64)
+
+    def digits(*positions: np.ndarray) -> np.ndarray:
+        value = np.zeros(len(start), dtype=np.int64)
+        for position in positions:
+            value = value * 10 + (data[position].astype(np.int64) - 48)
+        return value
+
+    year = digits(start, start + 1, start + 2, start + 3)
+    month = digits(start + 5, start + 6)
+    day = digits(start + 8, start + 9)
+    hour = digits(start + 11, start + 12)
+    minute = digits(start + 14, start + 15)
+    second = digits(start + 17, start + 18)
+
+    is_utc = data[end - 1] == ord("Z")
+    offset_sign = np.where(data[end - 6] == ord("-"), -1, 1)
+    offset_hour = np.where(is_utc, 0, digits(end - 5, end - 4))
+    offset_minute = np.where(is_utc, 0, digits(end - 2, end - 1))
+
+    # ".f{1,6}" sits between position 19 and the offset; absent digits count as zeros.
+    fraction_digits = np.clip(end - np.where(is_utc, 1, 6) - (start + 20), 0, 6)
+    fraction = np.zeros(len(start), dtype=np.int64)
+    for k in range(6):
+        present = fraction_digits > k
+        position = np.where(present, start + 20 + k, start)
+        fraction += np.where(present, data[position].astype(np.int64) - 48, 0) * _FRACTION_SCALE[k]
 
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     month_days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
-    valid = (
-        matched
-        & (year >= 1)
+    ok = (
+        (year >= 1)
         & month_ok
         & (day >= 1)
         & (day <= month_days)
@@ -57,17 +93,14 @@ def parse_instants(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     )
     local_seconds = (hour * 60 + minute) * 60 + second
     offset_seconds = offset_sign * (offset_hour * 60 + offset_minute) * 60
-    micros = (
+    instant = (
         _days_from_civil(year, month, day) * _MICROS_PER_DAY
         + (local_seconds - offset_seconds) * 1_000_000
         + fraction
     )
-    return valid, np.where(valid, micros, 0)
-
-
-def utc_dates(micros: np.ndarray) -> np.ndarray:
-    """Days since the epoch of each instant's UTC date (floor division: before 1970 too)."""
-    return micros // _MICROS_PER_DAY
+    valid[matched] = ok
+    micros[matched] = np.where(ok, instant, 0)
+    return valid, micros
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -78,14 +111,3 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     day_of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     return era * 146_097 + day_of_era - 719_468
-
-
-def _to_int(digits: pa.Array, empty_as_zero: bool = False) -> np.ndarray:
-    """Digit strings (null where the pattern did not match) to int64, 0 for null."""
-    if empty_as_zero:
-        digits = pc.if_else(pc.equal(digits, ""), "0", digits)
-    return pc.cast(digits, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-
-
-def _to_text(values: pa.Array) -> np.ndarray:
-    return np.asarray(values.fill_null("").to_numpy(zero_copy_only=False))
