@@ -1,10 +1,10 @@
 """Reading the events CSV (SPEC §1): every field as text, every record numbered, nothing lost.
 
-pyarrow's CSV reader does the parsing. Records with the wrong number of fields come back
-through its `invalid_row_handler`, which in the serial reader also gives the record's number
-among the non-empty records: exactly SPEC's `source_row` (plus one for the header). So the
-parse runs serially, and the whole-file facts (sha256, size, UTF-8 validity) are gathered by
-a second pass over the bytes in a thread beside it; both release the GIL.
+pyarrow's streaming CSV reader does the parsing, one block at a time. Records with the
+wrong number of fields come back through its `invalid_row_handler`, which in the serial
+reader also gives the record's number among the non-empty records: exactly SPEC's
+`source_row` (plus one for the header). The whole-file facts (sha256, size, UTF-8 validity)
+come from a second pass over the bytes in a thread beside it; both release the GIL.
 """
 
 import codecs
@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,37 +35,46 @@ class InputFacts:
 
 
 @dataclass(frozen=True)
-class RawEvents:
-    """The records as read: the required columns as raw, untrimmed text.
+class CsvSummary:
+    """What is known once the whole file is read.
 
-    `records` holds the well-formed records (`source_row` plus the eight required columns);
-    `malformed` holds, in the same layout, the records whose field count differs from the
-    header's, with the fields they have assigned by position and null where they have none.
+    `malformed` holds the records whose field count differs from the header's: `source_row`
+    and the eight required columns, the fields they have assigned by header position and
+    null where they have none. `well_formed_source_rows` numbers the records passed to
+    `on_batch`, in the order they were passed.
     """
 
-    records: pa.Table
+    records_read: int
     malformed: pa.Table
+    well_formed_source_rows: np.ndarray
     facts: InputFacts
 
-    @property
-    def records_read(self) -> int:
-        return self.records.num_rows + self.malformed.num_rows
 
+def read_events_csv(path: str, on_batch: Callable[[pa.Table], None]) -> CsvSummary:
+    """Stream the well-formed records of `path` to `on_batch` (raw text, required columns).
 
-def read_events_csv(path: str) -> RawEvents:
-    """Read `path` or raise InputFileError naming the file and the problem."""
+    Streaming keeps memory to one block of raw text at a time. Raises InputFileError naming
+    the file and the problem; `on_batch` may have seen part of the file by then.
+    """
     _check_readable(path)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scan = pool.submit(_scan_bytes, path)
         try:
             header = _read_header(path)
-            parsed = _parse(path, header)
+            well_formed, bad_rows = _parse(path, header, on_batch)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             scan.result()  # a UTF-8 fault is the more precise message: it raises first
             raise InputFileError(path, f"cannot be parsed as CSV: {exc}") from exc
         facts = scan.result()
-    records, malformed = parsed
-    return RawEvents(records=records, malformed=malformed, facts=facts)
+    records_read = well_formed + len(bad_rows)
+    is_good = np.ones(records_read, dtype=bool)
+    is_good[np.array([number for number, _ in bad_rows], dtype=np.int64) - 1] = False
+    return CsvSummary(
+        records_read=records_read,
+        malformed=_malformed_table(bad_rows, header),
+        well_formed_source_rows=np.flatnonzero(is_good) + 1,
+        facts=facts,
+    )
 
 
 def _check_readable(path: str) -> None:
@@ -126,55 +136,58 @@ def _read_header(path: str) -> list[str]:
     return names
 
 
-def _parse(path: str, header: list[str]) -> tuple[pa.Table, pa.Table]:
-    width = len(header)
-    positions = {name: header.index(name) for name in REQUIRED_COLUMNS}
-    generated = [f"f{i}" for i in range(width)]
+def _parse(
+    path: str, header: list[str], on_batch: Callable[[pa.Table], None]
+) -> tuple[int, list[tuple[int, str]]]:
+    """Feed the well-formed records to `on_batch`; return their count and the malformed ones.
+
+    The reader is serial, so `InvalidRow.number` is known: the record's number among the
+    non-empty records, counting the header as 1.
+    """
+    generated = [f"f{i}" for i in range(len(header))]
+    wanted = [generated[header.index(name)] for name in REQUIRED_COLUMNS]
     bad_rows: list[tuple[int, str]] = []
 
     def keep_invalid(row: pacsv.InvalidRow) -> str:
-        bad_rows.append((row.number - 1, row.text))  # number counts the header as 1
+        bad_rows.append((row.number - 1, row.text))
         return "skip"
 
-    table = pacsv.read_csv(
+    reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(
-            column_names=generated, use_threads=False, block_size=1 << 24
+            column_names=generated, use_threads=False, block_size=_CHUNK
         ),
         parse_options=pacsv.ParseOptions(
-            newlines_in_values=True,
-            ignore_empty_lines=True,
-            invalid_row_handler=keep_invalid,
+            newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=keep_invalid
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={generated[i]: pa.string() for i in positions.values()},
-            include_columns=[generated[positions[name]] for name in REQUIRED_COLUMNS],
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    table = table.slice(1).rename_columns(list(REQUIRED_COLUMNS))  # row 0 is the header
-    records_read = table.num_rows + len(bad_rows)
-    is_good = np.ones(records_read, dtype=bool)
-    bad_numbers = np.fromiter(
-        (number for number, _ in bad_rows), dtype=np.int64, count=len(bad_rows)
-    )
-    is_good[bad_numbers - 1] = False
-    source_row = np.arange(1, records_read + 1, dtype=np.int64)
-    records = table.add_column(0, "source_row", pa.array(source_row[is_good]))
-    return records, _malformed_table(bad_rows, positions)
+    well_formed = 0
+    is_header = True
+    for batch in reader:
+        if is_header:  # the header is the first row: its names were checked already
+            batch, is_header = batch.slice(1), False
+        if batch.num_rows:
+            on_batch(pa.Table.from_batches([batch]).rename_columns(list(REQUIRED_COLUMNS)))
+            well_formed += batch.num_rows
+    return well_formed, bad_rows
 
 
-def _malformed_table(bad_rows: list[tuple[int, str]], positions: dict[str, int]) -> pa.Table:
-    columns: dict[str, list] = {"source_row": [], **{name: [] for name in REQUIRED_COLUMNS}}
-    for number, text in bad_rows:
+def _malformed_table(bad_rows: list[tuple[int, str]], header: list[str]) -> pa.Table:
+    positions = {name: header.index(name) for name in REQUIRED_COLUMNS}
+    columns: dict[str, list] = {name: [] for name in REQUIRED_COLUMNS}
+    for _, text in bad_rows:
         fields = next(csv.reader(io.StringIO(text, newline="")), [])
-        columns["source_row"].append(number)
         for name, index in positions.items():
             columns[name].append(fields[index] if index < len(fields) else None)
     return pa.table(
         {
-            "source_row": pa.array(columns["source_row"], pa.int64()),
+            "source_row": pa.array([number for number, _ in bad_rows], pa.int64()),
             **{name: pa.array(columns[name], pa.string()) for name in REQUIRED_COLUMNS},
         }
     )

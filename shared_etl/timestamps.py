@@ -38,15 +38,15 @@ def utc_dates(micros: np.ndarray) -> np.ndarray:
 
 
 def _parse_chunk(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    matched = np.flatnonzero(
-        pc.match_substring_regex(text, _SHAPE).to_numpy(zero_copy_only=False)
-    )
+    matched = np.flatnonzero(pc.match_substring_regex(text, _SHAPE).to_numpy(zero_copy_only=False))
     valid = np.zeros(len(text), dtype=bool)
     micros = np.zeros(len(text), dtype=np.int64)
     if matched.size == 0:
         return valid, micros
     _, offsets_buffer, data_buffer = text.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[
+        text.offset : text.offset + len(text) + 1
+    ]
     data = np.frombuffer(data_buffer, dtype=np.uint8)
     start = offsets[:-1][matched].astype(np.int64)
     end = offsets[1:][matched].astype(np.int64)

@@ -61,7 +61,9 @@ def validate(records: pa.Table) -> Validated:
 
     keep = reason == VALID
     keep_arrow = pa.array(keep)
-    revenue = np.where(is_purchase[keep], usd_cents(amount_cents[keep], currency.filter(keep_arrow)), 0)
+    revenue = np.where(
+        is_purchase[keep], usd_cents(amount_cents[keep], currency.filter(keep_arrow)), 0
+    )
     valid = pa.table(
         {
             "event_id": event_id.filter(keep_arrow),

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared_etl.csv_input import read_events_csv
+from shared_etl.csv_input import CsvSummary, read_events_csv
 from shared_etl.events import PreparedEvents, prepare_events
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -58,9 +58,20 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def prepare_file() -> Callable[[Path], PreparedEvents]:
     def prepare(path: Path) -> PreparedEvents:
-        return prepare_events(read_events_csv(str(path)))
+        return prepare_events(str(path))
 
     return prepare
+
+
+def read_raw(path: Path) -> tuple[pa.Table, CsvSummary]:
+    """The well-formed records as the reader streams them, with `source_row`, and the summary."""
+    blocks: list[pa.Table] = []
+    summary = read_events_csv(str(path), blocks.append)
+    records = pa.concat_tables(blocks) if blocks else pa.table({})
+    if blocks:
+        rows = pa.array(summary.well_formed_source_rows, pa.int64())
+        records = records.add_column(0, "source_row", rows)
+    return records, summary
 
 
 def run_reference(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 
 from shared_etl.contract import REQUIRED_COLUMNS
-from shared_etl.csv_input import read_events_csv
 from shared_etl.errors import InputFileError
-from tests.conftest import HEADER, csv_line, run_reference
+from tests.conftest import HEADER, csv_line, read_raw, run_reference
 
 
 def test_blank_lines_are_no_records_and_quoted_newlines_stay_in_one_record(write_csv, prepare_file):
@@ -39,8 +38,8 @@ def test_crlf_line_ends_and_a_leading_bom_are_read_like_lf(write_csv, prepare_fi
 def test_header_names_are_trimmed_and_matched_in_any_order_with_extra_columns_ignored(write_csv):
     header = " country ,device,\tevent_type,amount,currency,session_id,user_id,event_ts,event_id"
     path = write_csv(["us,web,VIEW,,,s1,7,2024-01-01T00:00:00Z,e1"], header=header)
-    raw = read_events_csv(str(path))
-    row = raw.records.to_pylist()[0]
+    records, _ = read_raw(path)
+    row = records.to_pylist()[0]
     assert row == {
         "source_row": 1,
         "event_id": "e1",
@@ -130,7 +129,7 @@ def test_not_utf8_names_the_byte_offset_and_the_line(write_csv):
     bad_at = data.index(b"\nb,") + 1
     path.write_bytes(data[:bad_at] + b"\xff" + data[bad_at + 1 :])
     with pytest.raises(InputFileError) as caught:
-        read_events_csv(str(path))
+        read_raw(path)
     assert f"byte offset {bad_at}" in str(caught.value)
     assert "(line 3)" in str(caught.value)
     assert "0xff" in str(caught.value)
@@ -140,7 +139,7 @@ def test_a_bad_byte_in_an_ignored_column_still_fails_the_file(tmp_path: Path):
     path = tmp_path / "events.csv"
     path.write_bytes((HEADER + ",device\n" + csv_line() + ",caf").encode() + b"\xe9\n")
     with pytest.raises(InputFileError, match="not UTF-8"):
-        read_events_csv(str(path))
+        read_raw(path)
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

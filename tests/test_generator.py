@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 import pytest
 
 from shared_etl.contract import REJECT_REASONS
-from tests.conftest import PROJECT, SAMPLE
+from shared_etl.events import prepare_events
+from tests.conftest import PROJECT, SAMPLE, read_raw
 
 SAMPLE_ARGS = ["--rows", "5000", "--seed", "42", "--start", "2024-01-01", "--days", "7"]
 
@@ -30,11 +31,8 @@ def test_another_seed_gives_other_bytes(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample():
-    from shared_etl.csv_input import read_events_csv
-    from shared_etl.events import prepare_events
-
-    raw = read_events_csv(str(SAMPLE))
-    return raw, prepare_events(raw)
+    records, _ = read_raw(SAMPLE)
+    return records, prepare_events(str(SAMPLE))
 
 
 def test_the_sample_breaks_every_rule_of_the_contract(sample):
@@ -46,16 +44,16 @@ def test_the_sample_breaks_every_rule_of_the_contract(sample):
 def test_the_sample_has_duplicates_mixed_case_and_padding(sample):
     raw, prepared = sample
     assert prepared.duplicates > 0
-    event_types = set(raw.records.column("event_type").to_pylist())
+    event_types = set(raw.column("event_type").to_pylist())
     assert {"VIEW", "View"} & event_types
-    countries = raw.records.column("country").to_pylist()
+    countries = raw.column("country").to_pylist()
     assert any(value.islower() for value in countries)
-    assert any(value != value.strip() for value in raw.records.column("user_id").to_pylist())
+    assert any(value != value.strip() for value in raw.column("user_id").to_pylist())
 
 
 def test_the_sample_has_several_offsets_and_records_whose_date_moves_in_utc(sample):
     raw, prepared = sample
-    stamps = raw.records.column("event_ts").to_pylist()
+    stamps = raw.column("event_ts").to_pylist()
     offsets = {stamp.strip()[-6:] for stamp in stamps if stamp.strip()[-6:-5] in "+-"}
     assert len(offsets) >= 5 and any(stamp.endswith("Z") for stamp in stamps)
     local_dates = {stamp.strip()[:10] for stamp in stamps}
