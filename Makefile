@@ -1,7 +1,8 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
-#   make setup | data | reference | backfill-reference | test | bench | clean
-#   make reference [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]
-#   make backfill-reference START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
+#   make setup | data | test | bench | clean
+#   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect
+#   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
+#   make backfill START=D1 END=D2                                     every wrapper's backfill
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -39,7 +40,7 @@ SYNC_dagster := --no-default-groups --extra dagster
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
 
-.PHONY: help setup data reference backfill-reference test bench clean
+.PHONY: help setup data test bench clean backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -62,14 +63,21 @@ data: $(SAMPLE)
 $(SAMPLE): | $(VENVS)/reference/.synced
 	$(REFERENCE_PY) -m shared_etl.generate $(SAMPLE_ARGS) --output $@
 
-reference: $(VENVS)/reference/.synced
-	$(REFERENCE_PY) -m shared_etl --input-path $(INPUT) \
-		--output-path $(or $(OUTPUT),output/reference_output.parquet) $(if $(DATE),--date $(DATE))
+# Every wrapper takes the same flags, so one rule runs them all:
+#  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
+WRAPPERS := reference prefect
+RUN_reference := $(REFERENCE_PY) -m shared_etl
+RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 
-backfill-reference: $(VENVS)/reference/.synced
+$(WRAPPERS): %: $(VENVS)/%/.synced
+	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \
+		$(if $(DATE),--date $(DATE))
+
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
-	$(REFERENCE_PY) -m shared_etl --input-path $(INPUT) --start $(START) --end $(END) \
-		--output-dir $(OUTPUT_DIR)/reference
+	$(RUN_$*) --input-path $(INPUT) --start $(START) --end $(END) --output-dir $(OUTPUT_DIR)/$*
+
+backfill: $(addprefix backfill-,$(WRAPPERS))
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .

@@ -1,7 +1,13 @@
 """shared_etl: the events pipeline of ../shared/SPEC.md, the one implementation every
 orchestrator wrapper calls. Orchestrators import the steps from here and nothing else."""
 
-from shared_etl.errors import InputFileError, PipelineError, TransientStepError, UsageError
+from shared_etl.errors import (
+    InputFileError,
+    PipelineError,
+    TransientStepError,
+    UsageError,
+    is_retryable,
+)
 from shared_etl.steps import (
     AggregateResult,
     PreparedRun,
@@ -25,6 +31,7 @@ __all__ = [
     "check_output_path",
     "dates_between",
     "discard_staging",
+    "is_retryable",
     "new_staging_dir",
     "parse_date",
     "prepare",

@@ -4,35 +4,32 @@
     python -m shared_etl --input-path IN --start D1 --end D2 --output-dir DIR
 
 Exit 0 on success; 2 with one line on stderr for a whole-file or usage error; 1 when a step
-fails. Nothing is written under an output name unless the run succeeds.
+fails. Nothing is written under an output name unless the run succeeds. No retries: a plain
+runner runs each step once, which is the floor orchestrator overhead is measured from.
 """
 
-import argparse
 import os
 import sys
 
-from shared_etl.errors import PipelineError
+from shared_etl.cli import run_command
 from shared_etl.steps import aggregate, dates_between, discard_staging, new_staging_dir, prepare
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    backfill = (args.start, args.end, args.output_dir)
-    if bool(args.output_path) == any(backfill) or (any(backfill) and not all(backfill)):
-        parser.error("give either --output-path [--date] or all of --start, --end, --output-dir")
+def run_one(input_path: str, output_path: str, date: str | None) -> None:
+    _run(input_path, [(output_path, date)])
+
+
+def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None:
+    dates = dates_between(start, end)
+    _run(input_path, [(os.path.join(output_dir, f"{day}.parquet"), day) for day in dates])
+
+
+def _run(input_path: str, jobs: list[tuple[str, str | None]]) -> None:
     staging = new_staging_dir()
     try:
-        if args.output_path:
-            jobs = [(args.output_path, args.date)]
-        else:
-            jobs = [
-                (os.path.join(args.output_dir, f"{day}.parquet"), day)
-                for day in dates_between(args.start, args.end)
-            ]
-        prepared = prepare(args.input_path, staging)
+        prepared = prepare(input_path, staging)
         print(
-            f"reference: prepared {args.input_path}: {prepared.records_read} records, "
+            f"reference: prepared {input_path}: {prepared.records_read} records, "
             f"{prepared.kept} kept, {prepared.rejected} rejected, "
             f"{prepared.duplicates} duplicates ({prepared.seconds:.2f} s)"
         )
@@ -42,29 +39,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"reference: wrote {output_path}: {result.metric_rows} metric rows, "
                 f"{result.out_of_window} kept records out of window"
             )
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     finally:
         discard_staging(staging)
-    return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared_etl",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--input-path", required=True, help="the events CSV")
-    single = parser.add_argument_group("one run")
-    single.add_argument("--output-path", help="the metrics Parquet file (…/name.parquet)")
-    single.add_argument("--date", help="only this UTC date (YYYY-MM-DD); default all dates")
-    backfill = parser.add_argument_group("backfill: one file set per date")
-    backfill.add_argument("--start", help="first date, YYYY-MM-DD")
-    backfill.add_argument("--end", help="last date, YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--output-dir", help="folder for <date>.parquet and its siblings")
-    return parser
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m shared_etl", __doc__, run_one, run_backfill, argv)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,13 @@ class RevenueOverflowError(PipelineError):
 
 class TransientStepError(PipelineError):
     """A failure that a retry may cure; raised on purpose by the fault injection (SPEC §8)."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether an orchestrator's retry may cure `error`.
+
+    The pipeline's own errors are deterministic (the same input fails the same way), except
+    the transient one; anything else (a full disk, a lost mount) may pass. Each wrapper maps
+    this onto its orchestrator's own retry condition.
+    """
+    return isinstance(error, TransientStepError) or not isinstance(error, PipelineError)

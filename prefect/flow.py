@@ -1,0 +1,130 @@
+"""The events pipeline as a Prefect 3 flow: tasks are the shared_etl steps and nothing more.
+
+    python prefect/flow.py --input-path IN --output-path OUT [--date YYYY-MM-DD]
+    python prefect/flow.py --input-path IN --start D1 --end D2 --output-dir DIR   # backfill
+
+One run is a flow with two tasks, `prepare` then `aggregate`. A backfill is one parent flow
+run that prepares once and maps `aggregate` over the dates, run concurrently by a
+ThreadPoolTaskRunner. Retries are Prefect's own (`retries`, `retry_delay_seconds`, and a
+`retry_condition_fn` that does not retry what cannot pass); the attempt number handed to
+shared_etl is Prefect's `task_run.run_count`. Data moves between tasks as files in a
+run-scoped staging folder; only a small JSON-able handle passes through Prefect.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+STATE = PROJECT / ".state"
+
+# Prefect reads its settings at import: state and logs in the project, no telemetry, loopback.
+for _name, _value in {
+    "PREFECT_HOME": str(STATE / "prefect"),
+    "PREFECT_LOGGING_CONFIG_PATH": str(Path(__file__).with_name("logging.yml")),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "ETL_STAGING_ROOT": str(STATE / "staging"),
+}.items():
+    os.environ.setdefault(_name, _value)
+
+import sys  # noqa: E402
+
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+from prefect.runtime import flow_run, task_run  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+import prefect  # noqa: E402
+import shared_etl  # noqa: E402
+from prefect import flow, task, unmapped  # noqa: E402
+from shared_etl.cli import run_command  # noqa: E402
+
+RETRIES = 2
+RETRY_DELAY_SECONDS = 1
+
+
+def _retryable(task, run, state) -> bool:
+    """Retry only what may pass next time (shared_etl.is_retryable)."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    return error is None or shared_etl.is_retryable(error)
+
+
+_TASK_OPTIONS = {
+    "retries": RETRIES,
+    "retry_delay_seconds": RETRY_DELAY_SECONDS,
+    "retry_condition_fn": _retryable,
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+}
+
+
+@task(name="prepare", task_run_name="prepare", **_TASK_OPTIONS)
+def prepare(input_path: str, staging_dir: str) -> dict:
+    prepared = shared_etl.prepare(input_path, staging_dir, attempt=task_run.run_count)
+    get_run_logger().info(
+        "%s records read: %s kept, %s rejected, %s duplicates",
+        prepared.records_read,
+        prepared.kept,
+        prepared.rejected,
+        prepared.duplicates,
+    )
+    return prepared.to_dict()
+
+
+@task(name="aggregate", task_run_name="aggregate {output_path}", **_TASK_OPTIONS)
+def aggregate(prepared: dict, output_path: str, date: str | None) -> dict:
+    result = shared_etl.aggregate(
+        shared_etl.PreparedRun.from_dict(prepared),
+        output_path,
+        date=date,
+        attempt=task_run.run_count,
+        orchestrator={
+            "name": "prefect",
+            "version": prefect.__version__,
+            "flow_run_id": str(flow_run.id),
+            "task_run_id": str(task_run.id),
+        },
+    )
+    get_run_logger().info(
+        "wrote %s: %s metric rows, %s out of window (attempt %s)",
+        output_path,
+        result.metric_rows,
+        result.out_of_window,
+        result.attempts,
+    )
+    return result.to_dict()
+
+
+@flow(name="events-daily-metrics", flow_run_name="events-daily-metrics")
+def events_daily_metrics(input_path: str, output_path: str, date: str | None = None) -> dict:
+    """One run: all dates, or the one UTC `date`."""
+    shared_etl.check_output_path(output_path)
+    shared_etl.parse_date(date)
+    staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
+    try:
+        return aggregate(prepare(input_path, staging), output_path, date)
+    finally:
+        shared_etl.discard_staging(staging)
+
+
+@flow(
+    name="events-backfill",
+    flow_run_name="events-backfill {start}..{end}",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+)
+def events_backfill(input_path: str, start: str, end: str, output_dir: str) -> list[dict]:
+    """Prepare once, then one concurrent `aggregate` per date from `start` to `end`."""
+    dates = shared_etl.dates_between(start, end)
+    staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
+    try:
+        prepared = prepare(input_path, staging)
+        outputs = [os.path.join(output_dir, f"{day}.parquet") for day in dates]
+        return aggregate.map(unmapped(prepared), outputs, dates).result()
+    finally:
+        shared_etl.discard_staging(staging)
+
+
+if __name__ == "__main__":
+    sys.exit(run_command("python prefect/flow.py", __doc__, events_daily_metrics, events_backfill))

@@ -1,0 +1,212 @@
+"""The one contract every wrapper passes, driven the way a user drives it: through `make`.
+
+Each wrapper's Parquet files must be byte-identical to the reference runner's on the same
+input and parameters. A wrapper that has not landed yet is skipped, never faked.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.wrappers import WRAPPERS, Wrapper, read_manifest
+from tests.conftest import PROJECT, SAMPLE, csv_line, run_reference
+
+PARQUETS = (".parquet", ".rejects.parquet")
+BACKFILL = ("2024-01-01", "2024-01-07")
+
+
+def _dates() -> list[str]:
+    return [f"2024-01-0{day}" for day in range(1, 8)]
+
+
+@pytest.fixture(scope="module", params=WRAPPERS, ids=[wrapper.name for wrapper in WRAPPERS])
+def wrapper(request) -> Wrapper:
+    wrapper: Wrapper = request.param
+    if not wrapper.exists:
+        pytest.skip(f"{wrapper.name} wrapper not built yet (issue {wrapper.issue})")
+    return wrapper
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def run(wrapper: Wrapper, output: Path, env: dict | None = None, **params: str):
+    variables = [f"{name.upper()}={value}" for name, value in params.items()]
+    return make(wrapper.name, f"OUTPUT={output}", *variables, env=env)
+
+
+def siblings(output: Path) -> list[Path]:
+    stem = output.name[: -len(".parquet")]
+    return [output.with_name(stem + suffix) for suffix in PARQUETS]
+
+
+def assert_same_parquet(got: Path, expected: Path) -> None:
+    for got_file, expected_file in zip(siblings(got), siblings(expected), strict=True):
+        assert got_file.read_bytes() == expected_file.read_bytes(), f"{got_file} != {expected_file}"
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory) -> Path:
+    """The reference runner's outputs: the sample, other input, one date, every backfill date."""
+    folder = tmp_path_factory.mktemp("truth")
+    other = folder / "other_events.csv"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "800", "--seed", "5",
+         "--start", "2024-02-10", "--days", "3", "--output", str(other)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+    jobs = [(SAMPLE, folder / "sample.parquet", None), (other, folder / "other.parquet", None)]
+    jobs += [(SAMPLE, folder / f"{day}.parquet", day) for day in _dates()]
+    for source, output, day in jobs:
+        result = run_reference(
+            "--input-path", str(source), "--output-path", str(output),
+            *(["--date", day] if day else []),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def default_run(wrapper, tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """One default run with an empty $HOME, shared by the tests that only read its results."""
+    folder = tmp_path_factory.mktemp(f"{wrapper.name}-default")
+    home = folder / "home"
+    home.mkdir()
+    output = folder / "out" / f"{wrapper.name}_output.parquet"
+    result = run(wrapper, output, env={"HOME": str(home)})
+    return output, home, result
+
+
+def test_default_run_writes_three_files_byte_identical_to_the_reference(default_run, truth):
+    output, _, result = default_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(path.name for path in output.parent.iterdir()) == sorted(
+        [
+            *(path.name for path in siblings(output)),
+            output.name.replace(".parquet", ".manifest.json"),
+        ]
+    )
+    assert_same_parquet(output, truth / "sample.parquet")
+
+
+def test_the_manifest_reconciles_and_names_the_orchestrator(wrapper, default_run):
+    output, _, _ = default_run
+    manifest = read_manifest(output)
+    counts = manifest["counts"]
+    assert counts["records_read"] == counts["kept"] + counts["rejected"] + counts["duplicates"]
+    assert manifest["orchestrator"]["name"] == wrapper.name
+    assert manifest["parameters"]["output_path"] == str(output)
+
+
+def test_state_stays_in_the_project_and_home_is_untouched(wrapper, default_run):
+    _, home, result = default_run
+    assert result.returncode == 0
+    assert list(home.iterdir()) == []
+    if wrapper.state is not None:
+        assert wrapper.state.is_dir() and any(wrapper.state.iterdir())
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(wrapper.state)], cwd=PROJECT)
+        assert ignored.returncode == 0, f"{wrapper.state} is not ignored by git"
+
+
+def test_a_second_run_gives_the_same_bytes_and_replaces_the_files(wrapper, default_run):
+    output, _, _ = default_run
+    before = {path: (path.read_bytes(), path.stat().st_ino) for path in siblings(output)}
+    result = run(wrapper, output)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path, (content, inode) in before.items():
+        assert path.read_bytes() == content
+        assert path.stat().st_ino != inode, f"{path} was rewritten in place, not replaced"
+
+
+def test_input_and_output_parameters_pass_through(wrapper, truth, tmp_path):
+    output = tmp_path / "nested" / "elsewhere.parquet"
+    result = run(wrapper, output, input=str(truth / "other_events.csv"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_parquet(output, truth / "other.parquet")
+
+
+def test_a_date_parameter_windows_the_metrics(wrapper, truth, tmp_path):
+    output = tmp_path / "day.parquet"
+    result = run(wrapper, output, date="2024-01-03")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_parquet(output, truth / "2024-01-03.parquet")
+    assert read_manifest(output)["parameters"]["date"] == "2024-01-03"
+
+
+def test_backfill_writes_one_identical_file_set_per_date(wrapper, truth, tmp_path):
+    result = make(f"backfill-{wrapper.name}", f"START={BACKFILL[0]}", f"END={BACKFILL[1]}",
+                  f"OUTPUT_DIR={tmp_path}")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = tmp_path / wrapper.name
+    assert sorted(path.name for path in folder.iterdir() if path.suffix == ".parquet") == sorted(
+        name for day in _dates() for name in (f"{day}.parquet", f"{day}.rejects.parquet")
+    )
+    for day in _dates():
+        assert_same_parquet(folder / f"{day}.parquet", truth / f"{day}.parquet")
+        assert read_manifest(folder / f"{day}.parquet")["parameters"]["date"] == day
+
+
+def _needs_retries(wrapper: Wrapper) -> None:
+    if wrapper.retries is None:
+        pytest.skip(f"{wrapper.name} has no orchestrator, so no retries")
+
+
+def test_transient_failures_within_the_retries_are_retried_by_the_orchestrator(
+    wrapper, truth, tmp_path
+):
+    _needs_retries(wrapper)
+    failures = wrapper.retries
+    output = tmp_path / "retried.parquet"
+    result = run(wrapper, output, env={"ETL_FAIL_ATTEMPTS": str(failures)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_same_parquet(output, truth / "sample.parquet")
+    manifest = read_manifest(output)
+    assert manifest["attempts"]["aggregate"] == failures + 1
+    assert wrapper.recorded_attempts(manifest) == failures + 1
+
+
+def test_transient_failures_beyond_the_retries_fail_the_run_and_write_nothing(wrapper, tmp_path):
+    _needs_retries(wrapper)
+    output = tmp_path / "failed.parquet"
+    result = run(wrapper, output, env={"ETL_FAIL_ATTEMPTS": str(wrapper.retries + 1)})
+    assert result.returncode != 0
+    assert "aggregate: injected transient failure" in result.stderr
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+BAD_INPUTS = {
+    "missing-file": (None, "no such file"),
+    "missing-column": ("event_id,event_ts,user_id\ne1,2024-01-01T00:00:00Z,1\n", "missing"),
+    "not-utf8": (None, "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_INPUTS))
+def test_bad_input_fails_with_a_message_naming_the_file_and_writes_nothing(wrapper, tmp_path, kind):
+    source = tmp_path / "input" / f"{kind}.csv"
+    source.parent.mkdir()
+    content, problem = BAD_INPUTS[kind]
+    if content is not None:
+        source.write_text(content)
+    elif kind == "not-utf8":
+        source.write_bytes(
+            b"event_id,event_ts,user_id,session_id,event_type,amount,currency,country\n"
+            + csv_line(event_id="caf").encode()
+            + b"\xe9\n"
+        )
+    output = tmp_path / "out" / "bad.parquet"
+    result = run(wrapper, output, input=str(source))
+    assert result.returncode != 0
+    assert str(source) in result.stderr and problem in result.stderr, result.stderr
+    assert not output.parent.exists() or not any(output.parent.iterdir())

@@ -1,0 +1,53 @@
+"""What the conformance suite knows of each wrapper: where it lives and where its
+orchestrator keeps its own record of attempts. Everything else is driven through `make`."""
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import PROJECT
+
+STATE = PROJECT / ".state"
+
+
+def _prefect_attempts(manifest: dict) -> int:
+    """`run_count` of the aggregate task run in Prefect's own database."""
+    flow_run_id = manifest["orchestrator"]["flow_run_id"]
+    with sqlite3.connect(STATE / "prefect" / "prefect.db") as db:
+        rows = db.execute(
+            "SELECT run_count FROM task_run WHERE flow_run_id = ? AND name LIKE 'aggregate%'",
+            (flow_run_id,),
+        ).fetchall()
+    assert len(rows) == 1, f"expected one aggregate task run for flow run {flow_run_id}: {rows}"
+    return rows[0][0]
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    name: str
+    entry: Path  # the wrapper exists once this file does
+    issue: int  # the issue that builds it
+    retries: int | None  # the retries its aggregate task is configured with
+    recorded_attempts: Callable[[dict], int] | None  # the orchestrator's own count
+    state: Path | None  # where the orchestrator keeps its state
+
+    @property
+    def exists(self) -> bool:
+        return self.entry.exists()
+
+
+WRAPPERS = [
+    Wrapper("reference", PROJECT / "shared_etl" / "__main__.py", 2, None, None, None),
+    Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts, STATE / "prefect"),
+    Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, None, None,
+            STATE / "airflow"),
+    Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, None, None, STATE / "dagster"),
+]  # fmt: skip
+
+
+def read_manifest(output: Path) -> dict:
+    return json.loads(
+        output.with_name(output.name.replace(".parquet", ".manifest.json")).read_text()
+    )
