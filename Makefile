@@ -1,6 +1,6 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make setup | data | test | bench | clean
-#   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect
+#   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
 
@@ -65,9 +65,10 @@ $(SAMPLE): | $(VENVS)/reference/.synced
 
 # Every wrapper takes the same flags, so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
-WRAPPERS := reference prefect
+WRAPPERS := reference prefect dagster
 RUN_reference := $(REFERENCE_PY) -m shared_etl
 RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
+RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
 
 $(WRAPPERS): %: $(VENVS)/%/.synced
 	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \

@@ -22,6 +22,14 @@ def _dates() -> list[str]:
     return [f"2024-01-0{day}" for day in range(1, 8)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def environments_built() -> None:
+    """`make setup` first, with the real $HOME: a stale stamp would make the first wrapper
+    run rebuild its environment, and uv would fill the test's empty $HOME with its cache."""
+    result = make("setup")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.fixture(scope="module", params=WRAPPERS, ids=[wrapper.name for wrapper in WRAPPERS])
 def wrapper(request) -> Wrapper:
     wrapper: Wrapper = request.param
@@ -112,7 +120,7 @@ def test_the_manifest_reconciles_and_names_the_orchestrator(wrapper, default_run
 def test_state_stays_in_the_project_and_home_is_untouched(wrapper, default_run):
     _, home, result = default_run
     assert result.returncode == 0
-    assert list(home.iterdir()) == []
+    assert [str(path) for path in home.rglob("*")] == [], "the run wrote into $HOME"
     if wrapper.state is not None:
         assert wrapper.state.is_dir() and any(wrapper.state.iterdir())
         ignored = subprocess.run(["git", "check-ignore", "-q", str(wrapper.state)], cwd=PROJECT)

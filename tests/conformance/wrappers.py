@@ -24,6 +24,17 @@ def _prefect_attempts(manifest: dict) -> int:
     return rows[0][0]
 
 
+def _dagster_attempts(manifest: dict) -> int:
+    """STEP_START plus STEP_RESTARTED of the metrics step in Dagster's own event log."""
+    run_id = manifest["orchestrator"]["run_id"]
+    with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{run_id}.db") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM event_logs WHERE step_key = 'metrics'"
+            " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')"
+        ).fetchone()
+    return count
+
+
 @dataclass(frozen=True)
 class Wrapper:
     name: str
@@ -43,7 +54,8 @@ WRAPPERS = [
     Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts, STATE / "prefect"),
     Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, None, None,
             STATE / "airflow"),
-    Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, None, None, STATE / "dagster"),
+    Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, 2, _dagster_attempts,
+            STATE / "dagster"),
 ]  # fmt: skip
 
 
