@@ -1,5 +1,6 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
-#   make setup | data | test | bench | clean
+#   make all                                                          everything, then the verdict
+#   make setup | data | compare | bless | test | bench | clean
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
@@ -19,6 +20,9 @@ OUTPUT_DIR ?= output/backfill
 # The committed sample: `make data` regenerates exactly these bytes.
 SAMPLE := data/synthetic_events.csv
 SAMPLE_ARGS := --rows 5000 --seed 42 --start 2024-01-01 --days 7
+SAMPLE_START := 2024-01-01
+SAMPLE_END := 2024-01-07
+GOLDEN := compare/golden.json
 
 UV_VERSION := 0.13.9
 PYTHON ?= python3
@@ -40,7 +44,7 @@ SYNC_dagster := --no-default-groups --extra dagster
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
 
-.PHONY: help setup data test bench clean backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
+.PHONY: help setup data all compare bless test bench clean backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -79,6 +83,29 @@ $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
 	$(RUN_$*) --input-path $(INPUT) --start $(START) --end $(END) --output-dir $(OUTPUT_DIR)/$*
 
 backfill: $(addprefix backfill-,$(WRAPPERS))
+
+# Everything, from a clean output/: every wrapper, every backfill of the sample's dates, the verdict.
+all: setup data
+	@rm -rf output; mkdir -p $(STATE)/logs; failed=0; \
+	for target in $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS)); do \
+		log=.state/logs/$$target.log; started=$$EPOCHREALTIME; \
+		if $(MAKE) $$target INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) > $$log 2>&1; \
+		then status=ok; else status=FAILED; failed=1; fi; \
+		echo "all: $$target $$status in $$(awk "BEGIN {printf \"%.1f\", $$EPOCHREALTIME - $$started}") s (log: $$log)"; \
+	done; \
+	$(MAKE) compare || failed=1; exit $$failed
+
+# The parity verdict over output/, against each other and against the golden hashes.
+compare: $(VENVS)/reference/.synced
+	$(REFERENCE_PY) -m compare output --golden $(GOLDEN)
+
+# Deliberately re-record the golden hashes from fresh reference outputs of the sample.
+bless: $(VENVS)/reference/.synced
+	rm -rf $(STATE)/bless
+	$(MAKE) reference INPUT=$(SAMPLE) OUTPUT=$(STATE)/bless/reference_output.parquet
+	$(MAKE) backfill-reference INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) \
+		OUTPUT_DIR=$(STATE)/bless/backfill
+	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .

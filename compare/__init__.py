@@ -1,0 +1,1 @@
+"""compare: the parity verdict over the wrappers' outputs (pyarrow only, no orchestrator)."""

@@ -1,0 +1,80 @@
+"""The report as text: one verdict line per group and a matrix, for a terminal and for Markdown."""
+
+SYMBOLS = {
+    "identical": "=",
+    "content-equal": "~",
+    "schema-differs": "S",
+    "rows-differ": "R",
+}
+LEGEND = "= same bytes, ~ same content but other bytes, S schema differs, R rows differ, - missing"
+
+
+def _cells(report: dict, group: dict) -> list[str]:
+    cells = []
+    for wrapper in report["wrappers"]:
+        if wrapper not in group["files"]:
+            cells.append("-")
+        elif wrapper == group["baseline"]:
+            cells.append("base")
+        else:
+            cells.append(SYMBOLS[group["against_baseline"][wrapper]["verdict"]])
+        if group["golden"]["checks"].get(wrapper) == "mismatch":
+            cells[-1] += "!"
+    return cells
+
+
+def _problems(report: dict) -> list[str]:
+    lines = []
+    for group in report["groups"]:
+        for wrapper, result in group["against_baseline"].items():
+            if result["verdict"] != "identical":
+                lines.append(
+                    f"{group['key']}: {wrapper} vs {group['baseline']}: {result['verdict']}"
+                )
+                lines.extend(f"    {detail}" for detail in result["details"])
+        for wrapper, check in group["golden"]["checks"].items():
+            if check == "mismatch":
+                lines.append(
+                    f"{group['key']}: {wrapper} sha256 {group['files'][wrapper]['sha256']} "
+                    f"is not the golden {group['golden']['expected']}"
+                )
+        lines.extend(f"{group['key']}: {wrapper} produced no such output"
+                     for wrapper in group["missing"])  # fmt: skip
+    lines.extend(f"{key}: expected by the golden hashes but not produced"
+                 for key in report["golden_missing"])  # fmt: skip
+    return lines
+
+
+def render_console(report: dict) -> str:
+    width = max(len(group["key"]) for group in report["groups"])
+    header = f"{'output':<{width}}  " + "  ".join(f"{w:>9}" for w in report["wrappers"])
+    lines = [header]
+    for group in report["groups"]:
+        cells = "  ".join(f"{cell:>9}" for cell in _cells(report, group))
+        lines.append(f"{group['key']:<{width}}  {cells}")
+    lines += ["", LEGEND + ", ! not the golden sha256", *_problems(report), ""]
+    groups = len(report["groups"])
+    if report["verdict"] == "identical":
+        lines.append(f"VERDICT: IDENTICAL: {groups} outputs, byte for byte, across "
+                     f"{', '.join(report['wrappers'])}")  # fmt: skip
+    else:
+        lines.append(f"VERDICT: MISMATCH: see above ({groups} outputs compared)")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    verdict = "identical" if report["verdict"] == "identical" else "**MISMATCH**"
+    lines = [
+        "## Orchestrator parity",
+        "",
+        f"Verdict: {verdict} ({len(report['groups'])} outputs; {LEGEND}; ! not golden)",
+        "",
+        "| output | " + " | ".join(report["wrappers"]) + " |",
+        "|---" * (len(report["wrappers"]) + 1) + "|",
+    ]
+    for group in report["groups"]:
+        lines.append(f"| `{group['key']}` | " + " | ".join(_cells(report, group)) + " |")
+    problems = _problems(report)
+    if problems:
+        lines += ["", "```", *problems, "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,193 @@
+"""compare: real Parquet from the project's own writer, perturbed one kind at a time."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from shared_etl.contract import METRICS_SCHEMA
+from shared_etl.parquet_io import write_parquet
+from tests.conftest import PROJECT, SAMPLE, run_reference
+
+
+@pytest.fixture(scope="module")
+def reference_files(tmp_path_factory) -> Path:
+    """The reference runner's real outputs for the sample."""
+    folder = tmp_path_factory.mktemp("reference")
+    result = run_reference(
+        "--input-path", str(SAMPLE), "--output-path", str(folder / "reference_output.parquet")
+    )
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture
+def outputs(tmp_path, reference_files) -> Path:
+    """output/ with the reference's files and an identical copy as `prefect`'s."""
+    folder = tmp_path / "output"
+    folder.mkdir()
+    for suffix in (".parquet", ".rejects.parquet"):
+        source = reference_files / f"reference_output{suffix}"
+        shutil.copyfile(source, folder / f"reference_output{suffix}")
+        shutil.copyfile(source, folder / f"prefect_output{suffix}")
+    return folder
+
+
+def compare(*args: str | Path, cwd: Path = PROJECT) -> tuple[int, str, dict | None]:
+    result = subprocess.run(
+        [sys.executable, "-m", "compare", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, check=False,
+        env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    report_dir = next((Path(a) for a in args if str(a).endswith("report")), None)
+    report = None
+    if report_dir and (report_dir / "parity-report.json").exists():
+        report = json.loads((report_dir / "parity-report.json").read_text())
+    return result.returncode, result.stdout + result.stderr, report
+
+
+def _metrics(folder: Path) -> pa.Table:
+    return pq.read_table(folder / "prefect_output.parquet")
+
+
+def test_identical_outputs_exit_0_with_the_verdict(outputs, tmp_path):
+    code, text, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 0, text
+    assert "VERDICT: IDENTICAL: 2 outputs" in text
+    assert report["verdict"] == "identical"
+    markdown = (tmp_path / "report" / "parity-report.md").read_text()
+    assert "| `run/metrics` | base | = |" in markdown
+
+
+def test_another_compression_is_content_equal_and_names_the_compression(outputs, tmp_path):
+    pq.write_table(_metrics(outputs), outputs / "prefect_output.parquet", compression="snappy")
+    code, text, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    result = report["groups"][0]["against_baseline"]["prefect"]
+    assert result["verdict"] == "content-equal"
+    assert any("compression differs in 9 column(s)" in d and "ZSTD vs SNAPPY" in d
+               for d in result["details"]), result["details"]  # fmt: skip
+    assert "run/metrics: prefect vs reference: content-equal" in text
+
+
+def test_another_writer_version_is_named_from_created_by(outputs, tmp_path):
+    path = outputs / "prefect_output.parquet"
+    ours = f"parquet-cpp-arrow version {pa.__version__}".encode()
+    other = f"parquet-cpp-arrow version {'9' * len(pa.__version__.split('.')[0])}".encode()
+    other += pa.__version__.encode()[len(pa.__version__.split(".")[0]) :]
+    assert len(other) == len(ours) and ours in path.read_bytes()
+    path.write_bytes(path.read_bytes().replace(ours, other))
+    code, _, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    result = report["groups"][0]["against_baseline"]["prefect"]
+    assert result["verdict"] == "content-equal"
+    assert result["details"] == [
+        f"created_by (the writer): {ours.decode()!r} vs {other.decode()!r}"
+    ]
+
+
+def test_a_retyped_column_is_a_schema_difference(outputs, tmp_path):
+    table = _metrics(outputs)
+    retyped = table.set_column(3, pa.field("events", pa.int32(), nullable=False),
+                               pc.cast(table["events"], pa.int32()))  # fmt: skip
+    pq.write_table(retyped, outputs / "prefect_output.parquet")
+    code, _, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    result = report["groups"][0]["against_baseline"]["prefect"]
+    assert result == {
+        "verdict": "schema-differs",
+        "details": ["field events retyped: int64 vs int32"],
+    }
+
+
+def test_a_dropped_row_is_named_by_its_key(outputs, tmp_path):
+    table = _metrics(outputs)
+    write_parquet(table.slice(1), METRICS_SCHEMA, str(outputs / "prefect_output.parquet"))
+    first = table.slice(0, 1).to_pylist()[0]
+    code, _, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    result = report["groups"][0]["against_baseline"]["prefect"]
+    assert result["verdict"] == "rows-differ"
+    key = (str(first["event_date"]), first["country"], first["event_type"])
+    assert f"1 row(s) reference only, e.g. {key}" in result["details"]
+
+
+def test_one_changed_cell_is_counted_per_column_with_both_values(outputs, tmp_path):
+    table = _metrics(outputs)
+    events = table["events"].to_pylist()
+    events[5] += 1
+    changed = table.set_column(3, METRICS_SCHEMA.field("events"), pa.array(events, pa.int64()))
+    write_parquet(changed, METRICS_SCHEMA, str(outputs / "prefect_output.parquet"))
+    code, text, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    details = report["groups"][0]["against_baseline"]["prefect"]["details"]
+    assert [d for d in details if d.startswith("column ")] == [
+        f"column events: 1 cell(s) differ, e.g. {_key(table, 5)}: {events[5] - 1} vs {events[5]}"
+    ]
+    assert "VERDICT: MISMATCH" in text
+
+
+def _key(table: pa.Table, index: int) -> tuple:
+    row = table.slice(index, 1).to_pylist()[0]
+    return (str(row["event_date"]), row["country"], row["event_type"])
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path):
+    code, text, _ = compare(tmp_path / "nowhere", "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{tmp_path / 'nowhere'}: no such file or folder" in text
+
+
+def test_a_file_that_is_not_parquet_is_an_input_error(outputs, tmp_path):
+    (outputs / "prefect_output.parquet").write_text("event_id,event_ts\n")
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{outputs / 'prefect_output.parquet'}: not a Parquet file" in text
+
+
+def test_a_wrapper_missing_an_output_is_a_mismatch(outputs, tmp_path):
+    (outputs / "prefect_output.rejects.parquet").unlink()
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    assert "run/rejects: prefect produced no such output" in text
+
+
+def test_golden_hashes_catch_a_change_every_wrapper_agrees_on(outputs, tmp_path, reference_files):
+    golden = tmp_path / "golden.json"
+    bless = compare("--bless", reference_files, "--golden", golden)
+    assert bless[0] == 0 and "bless: run/metrics: (none) ->" in bless[1]
+    assert compare(outputs, "--golden", golden, "--report-dir", tmp_path / "report")[0] == 0
+
+    table = _metrics(outputs)
+    for name in ("prefect_output.parquet", "reference_output.parquet"):  # both drift together
+        write_parquet(table.slice(1), METRICS_SCHEMA, str(outputs / name))
+    code, text, _ = compare(outputs, "--golden", golden, "--report-dir", tmp_path / "report")
+    assert code == 1
+    assert "is not the golden" in text
+    assert compare("--bless", reference_files, "--golden", golden)[1].endswith(
+        f"bless: {golden} unchanged (2 outputs)\n"
+    )
+
+
+def test_golden_outputs_that_were_not_produced_are_a_mismatch(outputs, tmp_path):
+    golden = tmp_path / "golden.json"
+    golden.write_text(json.dumps({"backfill/2024-01-01/metrics": "0" * 64}))
+    code, text, _ = compare(outputs, "--golden", golden, "--report-dir", tmp_path / "report")
+    assert code == 1
+    assert "backfill/2024-01-01/metrics: expected by the golden hashes but not produced" in text
+
+
+def test_the_committed_golden_hashes_are_the_reference_outputs_of_the_sample(reference_files):
+    golden = json.loads((PROJECT / "compare" / "golden.json").read_text())
+    code, text, _ = compare(reference_files, "--report-dir", reference_files / "report")
+    assert code == 0, text
+    for name, key in (("reference_output.parquet", "run/metrics"),
+                      ("reference_output.rejects.parquet", "run/rejects")):  # fmt: skip
+        assert hashlib.sha256((reference_files / name).read_bytes()).hexdigest() == golden[key]
