@@ -1,7 +1,7 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make all                                                          everything, then the verdict
 #   make setup | data | compare | bless | test | bench | clean
-#   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster
+#   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
 
@@ -44,7 +44,7 @@ SYNC_dagster := --no-default-groups --extra dagster
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
 
-.PHONY: help setup data all compare bless test bench clean backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
+.PHONY: help setup data all compare bless test bench clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -69,10 +69,11 @@ $(SAMPLE): | $(VENVS)/reference/.synced
 
 # Every wrapper takes the same flags, so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
-WRAPPERS := reference prefect dagster
+WRAPPERS := reference prefect dagster airflow
 RUN_reference := $(REFERENCE_PY) -m shared_etl
 RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
+RUN_airflow := $(VENVS)/airflow/bin/python airflow/dags/events_daily_metrics.py
 
 $(WRAPPERS): %: $(VENVS)/%/.synced
 	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \
@@ -83,6 +84,9 @@ $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
 	$(RUN_$*) --input-path $(INPUT) --start $(START) --end $(END) --output-dir $(OUTPUT_DIR)/$*
 
 backfill: $(addprefix backfill-,$(WRAPPERS))
+
+# The wrapper folders share the targets' names: without this, `make prefect` would be "up to date".
+.PHONY: backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
 
 # Everything, from a clean output/: every wrapper, every backfill of the sample's dates, the verdict.
 all: setup data

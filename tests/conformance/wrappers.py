@@ -35,6 +35,18 @@ def _dagster_attempts(manifest: dict) -> int:
     return count
 
 
+def _airflow_attempts(manifest: dict) -> int:
+    """`try_number` of the aggregate task instance in Airflow's metadata database."""
+    run = manifest["orchestrator"]
+    with sqlite3.connect(STATE / "airflow" / "airflow.db") as db:
+        (try_number,) = db.execute(
+            "SELECT try_number FROM task_instance"
+            " WHERE dag_id = ? AND run_id = ? AND task_id = 'aggregate'",
+            (run["dag_id"], run["run_id"]),
+        ).fetchone()
+    return try_number
+
+
 @dataclass(frozen=True)
 class Wrapper:
     name: str
@@ -52,8 +64,8 @@ class Wrapper:
 WRAPPERS = [
     Wrapper("reference", PROJECT / "shared_etl" / "__main__.py", 2, None, None, None),
     Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts, STATE / "prefect"),
-    Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, None, None,
-            STATE / "airflow"),
+    Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, 2,
+            _airflow_attempts, STATE / "airflow"),
     Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, 2, _dagster_attempts,
             STATE / "dagster"),
 ]  # fmt: skip
