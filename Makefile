@@ -73,7 +73,7 @@ WRAPPERS := reference prefect dagster airflow
 RUN_reference := $(REFERENCE_PY) -m shared_etl
 RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
-RUN_airflow := $(VENVS)/airflow/bin/python airflow/dags/events_daily_metrics.py
+RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 
 $(WRAPPERS): %: $(VENVS)/%/.synced
 	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \

@@ -1,8 +1,5 @@
 """The events pipeline as an Airflow 3 DAG (TaskFlow, `airflow.sdk`): tasks call shared_etl.
 
-    python airflow/dags/events_daily_metrics.py --input-path IN --output-path OUT [--date D]
-    python airflow/dags/events_daily_metrics.py --input-path IN --start D1 --end D2 --output-dir DIR
-
 Two tasks, `prepare` then `aggregate`; only the small JSON-able handle of the staged files
 passes through XCom. Parameters are DAG `params` (typed `Param`s), overridable by the run's
 conf. The date window is the `date` param, or, for a run that a backfill created, the run's
@@ -10,43 +7,29 @@ logical date (output `output_dir/<date>.parquet`). Retries are Airflow's own (`r
 `retry_delay`); a deterministic failure (bad input) raises AirflowFailException so it is not
 retried; the attempt handed to shared_etl is the task instance's `try_number`.
 
-From the command line, one run is `dag.test()`: a real DAG run, recorded in Airflow's
-metadata database, executed in this process without leaving a daemon behind.
+Run it with `airflow/run.py` (`make airflow`, `make backfill-airflow`), which also sets the
+project's AIRFLOW_HOME, or with Airflow's own `airflow dags test` / `airflow backfill create`.
 """
 
 import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[2]
-STATE = PROJECT / ".state"
-for _name, _value in {
-    "AIRFLOW_HOME": str(STATE / "airflow"),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    "ETL_STAGING_ROOT": str(STATE / "staging"),
-}.items():
-    os.environ.setdefault(_name, _value)
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
-import pendulum  # noqa: E402
-from airflow.sdk import Param, dag, get_current_context, task  # noqa: E402
-from airflow.sdk.exceptions import AirflowFailException  # noqa: E402
-
-import shared_etl  # noqa: E402
+import shared_etl
 
 RETRIES = 2
 
-# What a failed task raised, as Airflow's on_failure_callback saw it. Only the command line
-# (dag.test, where tasks run in this process) reads it, to end with the step's own message.
-_failed_with: list[BaseException] = []
+# What a failed task raised, as Airflow's on_failure_callback saw it. Only airflow/run.py
+# (dag.test, where tasks run in its process) reads it, to end with the step's own message.
+failures_seen: list[BaseException] = []
 
 
 def _remember_failure(context) -> None:
     if context.get("exception") is not None:
-        _failed_with.append(context["exception"])
+        failures_seen.append(context["exception"])
 
 
 def _step(run, *args, **kwargs):
@@ -130,47 +113,3 @@ def _airflow_version() -> str:
 
 
 events_dag = events_daily_metrics()
-
-
-def run_one(input_path: str, output_path: str, date: str | None) -> None:
-    shared_etl.check_output_path(output_path)
-    shared_etl.parse_date(date)
-    _test_run({"input_path": input_path, "output_path": output_path, "date": date})
-
-
-def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None:
-    for day in shared_etl.dates_between(start, end):
-        output_path = os.path.join(output_dir, f"{day}.parquet")
-        _test_run(
-            {"input_path": input_path, "output_path": output_path, "date": day},
-            logical_date=pendulum.parse(day),
-        )
-
-
-def _test_run(conf: dict, logical_date=None) -> None:
-    _migrate_once()
-    _failed_with.clear()
-    run = events_dag.test(run_conf=conf, logical_date=logical_date)
-    if run.state == "success":
-        return
-    for error in _failed_with:
-        cause = error.__cause__ if isinstance(error, AirflowFailException) else error
-        if isinstance(cause, shared_etl.PipelineError):
-            raise cause
-    raise shared_etl.PipelineError(f"airflow dag run {run.run_id} ended {run.state}")
-
-
-def _migrate_once() -> None:
-    """`airflow db migrate` the first time this AIRFLOW_HOME is used (a few seconds)."""
-    if not (Path(os.environ["AIRFLOW_HOME"]) / "airflow.db").exists():
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-if __name__ == "__main__":
-    from shared_etl.cli import run_command
-
-    sys.exit(run_command(f"python {__file__}", __doc__, run_one, run_backfill))
