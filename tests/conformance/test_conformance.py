@@ -96,9 +96,12 @@ def default_run(wrapper, tmp_path_factory) -> tuple[Path, Path, subprocess.Compl
     return output, home, result
 
 
-def test_default_run_writes_three_files_byte_identical_to_the_reference(default_run, truth):
+def test_default_run_writes_three_files_byte_identical_to_the_reference(
+    wrapper, default_run, truth
+):
     output, _, result = default_run
     assert result.returncode == 0, result.stdout + result.stderr
+    assert survivors(wrapper) == [], "the run left processes running"
     assert sorted(path.name for path in output.parent.iterdir()) == sorted(
         [
             *(path.name for path in siblings(output)),
@@ -152,10 +155,40 @@ def test_a_date_parameter_windows_the_metrics(wrapper, truth, tmp_path):
     assert read_manifest(output)["parameters"]["date"] == "2024-01-03"
 
 
+def _ancestors() -> set[str]:
+    """This test process and its parents: pytest itself runs from an environment too."""
+    found, pid = set(), os.getpid()
+    while pid > 1:
+        found.add(str(pid))
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def survivors(wrapper: Wrapper) -> list[str]:
+    """Processes still running a program from the wrapper's environment (API servers,
+    schedulers...), however it was named: `make` starts them by a relative path."""
+    environment = PROJECT / ".venvs" / wrapper.name
+    mine = _ancestors()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name in mine:
+            continue
+        try:
+            arguments = (proc / "cmdline").read_bytes().decode().split("\0")
+            programs = [Path(proc / "cwd").resolve() / argument for argument in arguments[:2]]
+        except (OSError, ValueError):
+            continue
+        if any(program.is_relative_to(environment) for program in programs):
+            found.append(f"{proc.name}: {' '.join(arguments)[:200]}")
+    return found
+
+
 def test_backfill_writes_one_identical_file_set_per_date(wrapper, truth, tmp_path):
     result = make(f"backfill-{wrapper.name}", f"START={BACKFILL[0]}", f"END={BACKFILL[1]}",
                   f"OUTPUT_DIR={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    assert survivors(wrapper) == [], "the backfill left processes running"
     folder = tmp_path / wrapper.name
     assert sorted(path.name for path in folder.iterdir() if path.suffix == ".parquet") == sorted(
         name for day in _dates() for name in (f"{day}.parquet", f"{day}.rejects.parquet")
