@@ -1,6 +1,7 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make all                                                          everything, then the verdict
 #   make setup | data | compare | bless | test | bench | clean
+#   make docker-all                                                   everything in containers (needs a Docker engine)
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
@@ -44,7 +45,7 @@ SYNC_dagster := --no-default-groups --extra dagster
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
 
-.PHONY: help setup data all compare bless test bench clean
+.PHONY: help setup data all compare bless docker-all test bench clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -110,6 +111,15 @@ bless: $(VENVS)/reference/.synced
 	$(MAKE) backfill-reference INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) \
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
+
+# The same comparison in containers (docker-compose.yml): its exit status is the verdict's.
+# Containers run as you, so the files in output/ are yours.
+docker-all: export HOST_UID := $(shell id -u)
+docker-all: export HOST_GID := $(shell id -g)
+docker-all:
+	rm -rf output; mkdir -p output
+	docker compose build
+	docker compose run --rm compare
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .

@@ -28,6 +28,8 @@ for _name, _value in {
     "ETL_STAGING_ROOT": str(STATE / "staging"),
 }.items():
     os.environ.setdefault(_name, _value)
+# Prefect creates its home without parents: on a fresh clone .state/ does not exist yet.
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 import sys  # noqa: E402
 

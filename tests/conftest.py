@@ -88,3 +88,21 @@ def run_reference(*args: str, env: dict[str, str] | None = None) -> subprocess.C
 
 def read_table(path: Path) -> pa.Table:
     return pq.read_table(path)
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def make_variable(name: str) -> str:
+    """A variable as the Makefile defines it: tests check other files against the front door."""
+    result = make("-s", "--eval=print-%: ; @echo $($*)", f"print-{name}")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

@@ -4,15 +4,14 @@ Each wrapper's Parquet files must be byte-identical to the reference runner's on
 input and parameters. A wrapper that has not landed yet is skipped, never faked.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conformance.wrappers import WRAPPERS, Wrapper, read_manifest
-from tests.conftest import PROJECT, SAMPLE, csv_line, run_reference
+from tests.conformance.wrappers import WRAPPERS, Wrapper, read_manifest, survivors
+from tests.conftest import PROJECT, SAMPLE, csv_line, make, run_reference
 
 PARQUETS = (".parquet", ".rejects.parquet")
 BACKFILL = ("2024-01-01", "2024-01-07")
@@ -36,17 +35,6 @@ def wrapper(request) -> Wrapper:
     if not wrapper.exists:
         pytest.skip(f"{wrapper.name} wrapper not built yet (issue {wrapper.issue})")
     return wrapper
-
-
-def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def run(wrapper: Wrapper, output: Path, env: dict | None = None, **params: str):
@@ -101,7 +89,7 @@ def test_default_run_writes_three_files_byte_identical_to_the_reference(
 ):
     output, _, result = default_run
     assert result.returncode == 0, result.stdout + result.stderr
-    assert survivors(wrapper) == [], "the run left processes running"
+    assert survivors(wrapper.name) == [], "the run left processes running"
     assert sorted(path.name for path in output.parent.iterdir()) == sorted(
         [
             *(path.name for path in siblings(output)),
@@ -155,40 +143,11 @@ def test_a_date_parameter_windows_the_metrics(wrapper, truth, tmp_path):
     assert read_manifest(output)["parameters"]["date"] == "2024-01-03"
 
 
-def _ancestors() -> set[str]:
-    """This test process and its parents: pytest itself runs from an environment too."""
-    found, pid = set(), os.getpid()
-    while pid > 1:
-        found.add(str(pid))
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
-    return found
-
-
-def survivors(wrapper: Wrapper) -> list[str]:
-    """Processes still running a program from the wrapper's environment (API servers,
-    schedulers...), however it was named: `make` starts them by a relative path."""
-    environment = PROJECT / ".venvs" / wrapper.name
-    mine = _ancestors()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or proc.name in mine:
-            continue
-        try:
-            arguments = (proc / "cmdline").read_bytes().decode().split("\0")
-            programs = [Path(proc / "cwd").resolve() / argument for argument in arguments[:2]]
-        except (OSError, ValueError):
-            continue
-        if any(program.is_relative_to(environment) for program in programs):
-            found.append(f"{proc.name}: {' '.join(arguments)[:200]}")
-    return found
-
-
 def test_backfill_writes_one_identical_file_set_per_date(wrapper, truth, tmp_path):
     result = make(f"backfill-{wrapper.name}", f"START={BACKFILL[0]}", f"END={BACKFILL[1]}",
                   f"OUTPUT_DIR={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert survivors(wrapper) == [], "the backfill left processes running"
+    assert survivors(wrapper.name) == [], "the backfill left processes running"
     folder = tmp_path / wrapper.name
     assert sorted(path.name for path in folder.iterdir() if path.suffix == ".parquet") == sorted(
         name for day in _dates() for name in (f"{day}.parquet", f"{day}.rejects.parquet")

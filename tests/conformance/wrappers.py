@@ -2,6 +2,7 @@
 orchestrator keeps its own record of attempts. Everything else is driven through `make`."""
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,3 +76,32 @@ def read_manifest(output: Path) -> dict:
     return json.loads(
         output.with_name(output.name.replace(".parquet", ".manifest.json")).read_text()
     )
+
+
+def _ancestors() -> set[str]:
+    """This test process and its parents: pytest itself runs from an environment too."""
+    found, pid = set(), os.getpid()
+    while pid > 1:
+        found.add(str(pid))
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def survivors(environment_name: str) -> list[str]:
+    """Processes still running a program from an environment under .venvs/ (API servers,
+    schedulers...), however it was named: `make` starts them by a relative path."""
+    environment = PROJECT / ".venvs" / environment_name
+    mine = _ancestors()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name in mine:
+            continue
+        try:
+            arguments = (proc / "cmdline").read_bytes().decode().split("\0")
+            programs = [Path(proc / "cwd").resolve() / argument for argument in arguments[:2]]
+        except (OSError, ValueError):
+            continue
+        if any(program.is_relative_to(environment) for program in programs):
+            found.append(f"{proc.name}: {' '.join(arguments)[:200]}")
+    return found
