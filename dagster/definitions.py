@@ -68,7 +68,9 @@ def _retry_only_what_may_pass() -> Iterator[None]:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 
-@dg.asset(retry_policy=RETRY)
+# A single-run policy here too: Dagster's CLI materializes a partition range with this upstream
+# only when every selected asset has one (`dagster asset materialize --partition-range`).
+@dg.asset(retry_policy=RETRY, backfill_policy=dg.BackfillPolicy.single_run())
 def prepared_events(context: dg.AssetExecutionContext, config: PrepareConfig) -> dict:
     staging = shared_etl.new_staging_dir(f"dagster-{context.run.run_id}")
     with _retry_only_what_may_pass():

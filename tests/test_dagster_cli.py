@@ -1,0 +1,56 @@
+"""Dagster's own command line, as the README documents it, writes the reference runner's bytes:
+one run with a date in its run config, and a partition range in one run."""
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import PROJECT, SAMPLE, run_reference
+
+DAGSTER = PROJECT / ".venvs" / "dagster" / "bin" / "dagster"
+
+
+def materialize(home: Path, *arguments: str, config: dict) -> None:
+    result = subprocess.run(
+        [str(DAGSTER), "asset", "materialize", "-f", "dagster/definitions.py", *arguments,
+         "--config-json", json.dumps({"ops": config})],
+        cwd=PROJECT, env={"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(home)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def reference(output: Path, date: str) -> None:
+    result = run_reference("--input-path", str(SAMPLE), "--output-path", str(output),
+                           "--date", date)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_dagster_asset_materialize_writes_the_reference_bytes(tmp_path):
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "dagster" / "dagster.yaml").read_text())
+    one = tmp_path / "one.parquet"
+    materialize(
+        home, "--select", "prepared_events,metrics",
+        config={"prepared_events": {"config": {"input_path": str(SAMPLE)}},
+                "metrics": {"config": {"output_path": str(one), "date": "2024-01-03"}}},
+    )  # fmt: skip
+    materialize(
+        home, "--select", "prepared_events,daily_metrics",
+        "--partition-range", "2024-01-02...2024-01-03",
+        config={"prepared_events": {"config": {"input_path": str(SAMPLE)}},
+                "daily_metrics": {"config": {"output_dir": str(tmp_path / "days")}}},
+    )  # fmt: skip
+    for date in ("2024-01-02", "2024-01-03"):
+        reference(tmp_path / f"reference-{date}.parquet", date)
+    expected = {
+        one: tmp_path / "reference-2024-01-03.parquet",
+        tmp_path / "days" / "2024-01-02.parquet": tmp_path / "reference-2024-01-02.parquet",
+        tmp_path / "days" / "2024-01-03.parquet": tmp_path / "reference-2024-01-03.parquet",
+    }
+    for got, want in expected.items():
+        for suffix in ("", ".rejects"):
+            got_file = got.with_name(got.name.replace(".parquet", f"{suffix}.parquet"))
+            want_file = want.with_name(want.name.replace(".parquet", f"{suffix}.parquet"))
+            assert got_file.read_bytes() == want_file.read_bytes(), got_file
