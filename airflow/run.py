@@ -69,11 +69,13 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
     _airflow(["dags", "unpause", DAG_ID], environment)
     # A SIGTERM must still reach the `finally` below, or the services would outlive us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    services = [_start(["api-server"], environment, "api-server"),
-                _start(["scheduler", "--skip-serve-logs"], environment, "scheduler")]  # fmt: skip
+    services: list[subprocess.Popen] = []
     try:
-        _wait_for_api(environment["AIRFLOW__API__PORT"])
-        _wait_for_backfills_to_close()  # one running backfill per DAG: let a previous one close
+        if _closed_backfill_states() is None:  # left open by a killed run: let it close first
+            _start_services(environment, services)
+            _wait_for_backfills_to_close()
+        # Created before the scheduler starts: on SQLite, under load, the CLI's inserts and a
+        # starting scheduler's writes can lock each other out ("database is locked").
         conf = json.dumps({"input_path": input_path, "output_dir": output_dir})
         _airflow(
             ["backfill", "create", "--dag-id", DAG_ID, "--from-date", start, "--to-date", end,
@@ -81,6 +83,8 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
              "--max-active-runs", "4"],
             environment,
         )  # fmt: skip
+        if not services:
+            _start_services(environment, services)
         states = _wait_for_backfills_to_close()
     finally:
         for service in services:
@@ -137,6 +141,13 @@ def _start(arguments: list[str], environment: dict[str, str], name: str) -> subp
         )  # fmt: skip
 
 
+def _start_services(environment: dict[str, str], services: list[subprocess.Popen]) -> None:
+    """API server and scheduler, added to `services` as they start so that all get stopped."""
+    services.append(_start(["api-server"], environment, "api-server"))
+    services.append(_start(["scheduler", "--skip-serve-logs"], environment, "scheduler"))
+    _wait_for_api(environment["AIRFLOW__API__PORT"])
+
+
 def _wait_for_api(port: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,22 +160,30 @@ def _wait_for_api(port: str, timeout: float = 120) -> None:
     )
 
 
-def _wait_for_backfills_to_close() -> dict[str, str]:
-    """Wait until the scheduler has closed every backfill of the DAG; return the state of the
-    newest one's runs by date. Polled from Airflow's own database, with a bounded timeout."""
+def _closed_backfill_states() -> dict[str, str] | None:
+    """The state of the newest backfill's runs by date, or None while any backfill of the DAG
+    is still open. Read from Airflow's own database."""
     from airflow.models.backfill import Backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
+    with create_session() as session:
+        backfills = session.query(Backfill).filter(Backfill.dag_id == DAG_ID).all()
+        if any(backfill.completed_at is None for backfill in backfills):
+            return None
+        newest = max(backfills, key=lambda backfill: backfill.id, default=None)
+        runs = session.query(DagRun).filter(DagRun.backfill_id == newest.id).all() \
+            if newest else []  # fmt: skip
+        return {run.logical_date.date().isoformat(): str(run.state) for run in runs}
+
+
+def _wait_for_backfills_to_close() -> dict[str, str]:
+    """Poll until the scheduler has closed every backfill of the DAG, with a bounded timeout."""
     deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        with create_session() as session:
-            backfills = session.query(Backfill).filter(Backfill.dag_id == DAG_ID).all()
-            if all(backfill.completed_at is not None for backfill in backfills):
-                newest = max(backfills, key=lambda backfill: backfill.id, default=None)
-                runs = session.query(DagRun).filter(DagRun.backfill_id == newest.id).all() \
-                    if newest else []  # fmt: skip
-                return {run.logical_date.date().isoformat(): str(run.state) for run in runs}
+        states = _closed_backfill_states()
+        if states is not None:
+            return states
         time.sleep(1)
     raise shared_etl.PipelineError(
         f"airflow backfill of {DAG_ID} not closed after {BACKFILL_TIMEOUT_SECONDS} s"
