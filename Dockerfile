@@ -19,7 +19,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY shared_etl/ shared_etl/
 COPY compare/ compare/
-# Writable by any user, so `docker run --user "$(id -u)"` can write to a mounted output/.
+# Writable by any user, so the image also runs as `--user "$(id -u)"`, who then owns what it
+# writes to a mounted output/.
 RUN mkdir --mode=1777 .state data output
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app
 USER 10001

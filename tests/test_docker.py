@@ -211,14 +211,21 @@ def test_compose_up_played_outside_docker_gives_the_golden_verdict(tmp_path):
     found = services()
     runs = {name: service for name, service in found.items() if name != "compare"}
     started = {}
-    for name, service in runs.items():  # concurrently, as compose starts them
-        app, environment = container(name, service, project)
-        log = (project / f"{name}.log").open("w")
-        started[name] = (app, subprocess.Popen(command_of(service), cwd=app, env=environment,
-                                               stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
-    for name, (_, process) in started.items():
-        returncode = process.wait(timeout=900)
-        assert returncode == 0, (project / f"{name}.log").read_text()[-3000:]
+    try:
+        for name, service in runs.items():  # concurrently, as compose starts them
+            app, environment = container(name, service, project)
+            with (project / f"{name}.log").open("w") as log:
+                process = subprocess.Popen(command_of(service), cwd=app, env=environment,
+                                           stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            started[name] = (app, process)
+        for name, (_, process) in started.items():
+            returncode = process.wait(timeout=900)
+            assert returncode == 0, (project / f"{name}.log").read_text()[-3000:]
+    finally:  # SIGTERM, as `docker compose down` would: the wrappers stop their services
+        for _, process in started.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
     app, environment = container("compare", found["compare"], project)
     verdict = subprocess.run(command_of(found["compare"]), cwd=app, env=environment,
                              capture_output=True, text=True, check=False)  # fmt: skip
