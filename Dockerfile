@@ -1,6 +1,7 @@
 # The reference runner and the parity verdict (shared_etl and compare, no orchestrator).
 #   docker build -t parity-harness/reference .
-#   docker run --rm -v "$PWD/data:/app/data:ro" -v "$PWD/output:/app/output" parity-harness/reference
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data:ro" \
+#       -v "$PWD/output:/app/output" parity-harness/reference
 # The wrappers' images (prefect/, airflow/, dagster/) are built the same way from this context.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 

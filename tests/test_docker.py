@@ -49,13 +49,15 @@ class Image:
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
-    lines = (line.strip() for line in text.splitlines())
+    """(INSTRUCTION, arguments): comments dropped first (as Docker does: a comment never
+    continues), then continuation lines joined."""
+    lines = [line for line in dockerfile.read_text().splitlines()
+             if not line.lstrip().startswith("#")]  # fmt: skip
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
     return [
         (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-        for line in lines
-        if line and not line.startswith("#")
+        for line in (line.strip() for line in joined.splitlines())
+        if line
     ]
 
 
