@@ -106,3 +106,14 @@ def make_variable(name: str) -> str:
     result = make("-s", "--eval=print-%: ; @echo $($*)", f"print-{name}")
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def siblings(output: Path) -> list[Path]:
+    """The two Parquet files of a run's output: the metrics and the quarantine."""
+    stem = output.name[: -len(".parquet")]
+    return [output.with_name(stem + suffix) for suffix in (".parquet", ".rejects.parquet")]
+
+
+def assert_same_parquet(got: Path, expected: Path) -> None:
+    for got_file, expected_file in zip(siblings(got), siblings(expected), strict=True):
+        assert got_file.read_bytes() == expected_file.read_bytes(), f"{got_file} != {expected_file}"

@@ -11,9 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.wrappers import WRAPPERS, Wrapper, read_manifest, survivors
-from tests.conftest import PROJECT, SAMPLE, csv_line, make, run_reference
+from tests.conftest import (
+    PROJECT,
+    SAMPLE,
+    assert_same_parquet,
+    csv_line,
+    make,
+    run_reference,
+    siblings,
+)
 
-PARQUETS = (".parquet", ".rejects.parquet")
 BACKFILL = ("2024-01-01", "2024-01-07")
 
 
@@ -40,16 +47,6 @@ def wrapper(request) -> Wrapper:
 def run(wrapper: Wrapper, output: Path, env: dict | None = None, **params: str):
     variables = [f"{name.upper()}={value}" for name, value in params.items()]
     return make(wrapper.name, f"OUTPUT={output}", *variables, env=env)
-
-
-def siblings(output: Path) -> list[Path]:
-    stem = output.name[: -len(".parquet")]
-    return [output.with_name(stem + suffix) for suffix in PARQUETS]
-
-
-def assert_same_parquet(got: Path, expected: Path) -> None:
-    for got_file, expected_file in zip(siblings(got), siblings(expected), strict=True):
-        assert got_file.read_bytes() == expected_file.read_bytes(), f"{got_file} != {expected_file}"
 
 
 @pytest.fixture(scope="module")
