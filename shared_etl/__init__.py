@@ -3,15 +3,18 @@ orchestrator wrapper calls. Orchestrators import the steps from here and nothing
 
 from shared_etl.errors import (
     InputFileError,
+    MachineFaultError,
     PipelineError,
     TransientStepError,
     UsageError,
     is_retryable,
 )
+from shared_etl.staging import staging_area
 from shared_etl.steps import (
     AggregateResult,
     PreparedRun,
     aggregate,
+    check_output_dir,
     check_output_path,
     dates_between,
     discard_staging,
@@ -23,11 +26,13 @@ from shared_etl.steps import (
 __all__ = [
     "AggregateResult",
     "InputFileError",
+    "MachineFaultError",
     "PipelineError",
     "PreparedRun",
     "TransientStepError",
     "UsageError",
     "aggregate",
+    "check_output_dir",
     "check_output_path",
     "dates_between",
     "discard_staging",
@@ -35,4 +40,5 @@ __all__ = [
     "new_staging_dir",
     "parse_date",
     "prepare",
+    "staging_area",
 ]

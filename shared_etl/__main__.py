@@ -12,7 +12,16 @@ import os
 import sys
 
 from shared_etl.cli import run_command
-from shared_etl.steps import aggregate, dates_between, discard_staging, new_staging_dir, prepare
+from shared_etl.steps import (
+    aggregate,
+    check_output_dir,
+    check_output_path,
+    dates_between,
+    discard_staging,
+    new_staging_dir,
+    parse_date,
+    prepare,
+)
 
 
 def run_one(input_path: str, output_path: str, date: str | None) -> None:
@@ -21,11 +30,15 @@ def run_one(input_path: str, output_path: str, date: str | None) -> None:
 
 def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None:
     dates = dates_between(start, end)
+    check_output_dir(output_dir)
     _run(input_path, [(os.path.join(output_dir, f"{day}.parquet"), day) for day in dates])
 
 
 def _run(input_path: str, jobs: list[tuple[str, str | None]]) -> None:
-    staging = new_staging_dir()
+    for output_path, day in jobs:  # before the input is read: a bad output fails at once
+        check_output_path(output_path)
+        parse_date(day)
+    staging = new_staging_dir("reference")
     try:
         prepared = prepare(input_path, staging)
         print(

@@ -4,15 +4,19 @@
     --input-path IN --start D1 --end D2 --output-dir DIR           a backfill, one run per date
 
 A pipeline error ends the command with one line on stderr and its exit code (2 for a
-whole-file or usage error, 1 for a failed step).
+whole-file or usage error, 1 for a failed step). The whole command holds one staging area
+(staging.py): every step of the run, in this process or its children, stages inside it, and
+it is removed at the end, or by a later run if this one is killed.
 """
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from shared_etl.errors import PipelineError
+from shared_etl.staging import staging_area
 
 RunOne = Callable[[str, str, str | None], Any]  # (input_path, output_path, date)
 RunBackfill = Callable[[str, str, str, str], Any]  # (input_path, start, end, output_dir)
@@ -38,11 +42,13 @@ def run_command(
         any(backfill_args) and not all(backfill_args)
     ):
         parser.error("give either --output-path [--date] or all of --start, --end, --output-dir")
+    label = re.sub(r"[^A-Za-z0-9]+", "-", prog.split()[-1]).strip("-")
     try:
-        if args.output_path:
-            one(args.input_path, args.output_path, args.date)
-        else:
-            backfill(args.input_path, args.start, args.end, args.output_dir)
+        with staging_area(label):
+            if args.output_path:
+                one(args.input_path, args.output_path, args.date)
+            else:
+                backfill(args.input_path, args.start, args.end, args.output_dir)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -6,20 +6,26 @@ clock or the host. Files are written under a hidden temporary name in the target
 renamed into place, so a crash never leaves a partial file under a final name.
 """
 
+import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from shared_etl.errors import MachineFaultError
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
 ROW_GROUP_SIZE = 1 << 20
 PARQUET_FORMAT_VERSION = "2.6"
+# `.<final name>.<12 hex>.tmp`, as atomic_files names its temporaries.
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
 def write_parquet(table: pa.Table, schema: pa.Schema, path: str) -> None:
@@ -52,29 +58,68 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
     """Yield temporary paths beside `paths`; when the block succeeds, rename them into place.
 
     The renames come only after every file is complete and synced, so a failure or a kill
-    at any point before leaves the final names as they were.
+    at any point before leaves the final names as they were. Each temporary is flocked by
+    this process while it exists, so the temporaries of a killed writer (lock free) are
+    cleared by the next write to the same folder, and a live writer's never are.
     """
-    temporaries = []
+    temporaries: list[str] = []
+    locks: list[int] = []
     try:
         for path in paths:
             folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
-            temporary = os.path.join(
-                folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
-            )
-            # Created like any new file (0666 less the umask); mkstemp's 0600 would leak out.
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            with MachineFaultError.on_os_error(folder, "create the output folder"):
+                os.makedirs(folder, exist_ok=True)
+            clear_dead_temporaries(folder)
+            name = f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
+            temporary = os.path.join(folder, name)
+            with MachineFaultError.on_os_error(temporary, "create a file"):
+                # Created like any new file (0666 less the umask); mkstemp's 0600 would leak out.
+                locks.append(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            fcntl.flock(locks[-1], fcntl.LOCK_EX)
             temporaries.append(temporary)
-        yield list(temporaries)
-        for temporary in temporaries:
-            with open(temporary, "rb") as handle:
+        written = paths[0] if len(paths) == 1 else os.path.dirname(os.path.abspath(paths[0]))
+        with MachineFaultError.on_os_error(written, "write"):
+            yield list(temporaries)
+        for temporary, path in zip(temporaries, paths, strict=True):
+            with MachineFaultError.on_os_error(path, "write"), open(temporary, "rb") as handle:
                 os.fsync(handle.fileno())
         for temporary, path in zip(temporaries, paths, strict=True):
-            os.replace(temporary, path)
+            with MachineFaultError.on_os_error(path, "publish"):
+                os.replace(temporary, path)
     finally:
         for temporary in temporaries:
-            if os.path.exists(temporary):
+            with suppress(FileNotFoundError):
                 os.unlink(temporary)
+        for lock in locks:
+            os.close(lock)
+
+
+def clear_dead_temporaries(folder: str) -> list[str]:
+    """Remove the temporaries in `folder` that no live writer holds; return their paths."""
+    removed = []
+    for entry in _entries(folder):
+        if not _TEMPORARY.fullmatch(entry.name):
+            continue
+        try:
+            handle = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+            removed.append(entry.path)
+        except OSError:
+            pass  # held by a live writer, or not ours to remove
+        finally:
+            os.close(handle)
+    return removed
+
+
+def _entries(folder: str) -> list[os.DirEntry]:
+    try:
+        return list(os.scandir(folder))
+    except OSError:
+        return []
 
 
 def file_sha256(path: str) -> str:

@@ -4,6 +4,11 @@
     aggregate(prepared, output_path, date=None, attempt=1)  # once per output (per date)
     discard_staging(staging_dir)                            # when every aggregate is done
 
+Every command holds a staging area (staging.py) for its whole run, and `new_staging_dir`
+makes a run's folder inside it: a killed run's files are cleared by the next run. Output
+paths are checked (`check_output_path`, `check_output_dir`) before the input is read, and
+machine faults become MachineFaultError: one line naming the path and the cause, no retry.
+
 `prepare` reads, validates and de-duplicates the whole file and stages the kept events and
 the quarantine as files in a run-scoped folder; it returns a small JSON-able handle, which
 is all an orchestrator passes between tasks. `aggregate` windows, aggregates and publishes
@@ -14,8 +19,8 @@ out one aggregate per date; de-duplication over the whole file comes first (SPEC
 import datetime as dt
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -24,14 +29,14 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from shared_etl.contract import METRICS_SCHEMA, REJECTS_SCHEMA, manifest_path, rejects_path
-from shared_etl.errors import TransientStepError, UsageError
+from shared_etl.errors import MachineFaultError, TransientStepError, UsageError
 from shared_etl.events import prepare_events
 from shared_etl.manifest import build_manifest
 from shared_etl.metrics import daily_metrics, rows_in_window
 from shared_etl.parquet_io import atomic_files, file_sha256, write_json, write_parquet
+from shared_etl.staging import staging_root
 
 FAULT_VARIABLE = "ETL_FAIL_ATTEMPTS"
-STAGING_VARIABLE = "ETL_STAGING_ROOT"
 _STAGED_EVENTS = "events.arrow"
 _STAGED_REJECTS = "rejects.parquet"
 
@@ -77,12 +82,11 @@ class AggregateResult:
 
 
 def new_staging_dir(run_id: str | None = None) -> str:
-    """A fresh folder for one run's staged files, under $ETL_STAGING_ROOT (or the temp dir)."""
-    root = os.environ.get(STAGING_VARIABLE) or tempfile.gettempdir()
-    os.makedirs(root, exist_ok=True)
+    """A folder for one run's staged files, in the held staging area (see staging.py)."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id or f"run-{uuid.uuid4().hex[:12]}")
-    path = os.path.join(root, name)
-    os.makedirs(path, exist_ok=True)
+    path = os.path.join(staging_root(), name)
+    with MachineFaultError.on_os_error(path, "create the staging folder"):
+        os.makedirs(path, exist_ok=True)
     return path
 
 
@@ -90,7 +94,6 @@ def prepare(input_path: str, staging_dir: str, attempt: int = 1) -> PreparedRun:
     """Read, validate and de-duplicate `input_path`; stage the results in `staging_dir`."""
     started = time.perf_counter()
     events = prepare_events(input_path)
-    os.makedirs(staging_dir, exist_ok=True)
     with atomic_files(
         os.path.join(staging_dir, _STAGED_EVENTS), os.path.join(staging_dir, _STAGED_REJECTS)
     ) as (events_file, rejects_file):
@@ -197,8 +200,27 @@ def dates_between(start: str, end: str) -> list[str]:
 
 
 def check_output_path(output_path: str) -> None:
-    if not output_path.endswith(".parquet"):
-        raise UsageError(f"output path {output_path!r} must end with .parquet (SPEC §6)")
+    """Refuse, before any input is read, an output that could never be published: a name
+    that is no `<name>.parquet` (a hidden `.parquet` is a temporary's name to compare) or a
+    folder the machine will not let us write (read-only, permission denied, a file)."""
+    name = os.path.basename(output_path)
+    if not name.endswith(".parquet") or name.startswith("."):
+        raise UsageError(
+            f"output path {output_path!r} must end with .parquet and name a file: <name>.parquet"
+        )
+    check_output_dir(os.path.dirname(output_path) or ".")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create `output_dir` if needed and prove a file can be created in it."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise MachineFaultError(output_dir, "is a file, not a folder for the outputs")
+    with MachineFaultError.on_os_error(output_dir, "create the output folder"):
+        os.makedirs(output_dir, exist_ok=True)
+    probe = os.path.join(output_dir, f".probe.{secrets.token_hex(6)}.tmp")
+    with MachineFaultError.on_os_error(output_dir, "write in the output folder"):
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
 
 
 def _inject_fault(attempt: int) -> None:

@@ -1,0 +1,105 @@
+"""SPEC §9: a run's staging area and temporaries die with it, and only with it.
+
+Holders are real processes: one killed with SIGKILL at a chosen point (its leftovers must be
+cleared by the next run), one alive and waiting (its files must be left alone).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import PROJECT, SAMPLE, run_reference
+
+HOLD_AREA = """
+import os, signal, sys
+from shared_etl.staging import staging_area
+from shared_etl.steps import new_staging_dir
+with staging_area("holder") as area:
+    open(os.path.join(new_staging_dir("run-1"), "events.arrow"), "wb").write(b"x" * 1000)
+    print(area, flush=True)
+    {then}
+"""
+
+HOLD_TEMPORARY = """
+import os, signal, sys
+from shared_etl.parquet_io import atomic_files
+with atomic_files(sys.argv[1]) as (temporary,):
+    open(temporary, "wb").write(b"half")
+    print(temporary, flush=True)
+    {then}
+"""
+
+DIE = "os.kill(os.getpid(), signal.SIGKILL)"
+WAIT = "sys.stdin.read()"
+
+
+def _holder(code: str, then: str, staging: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", code.format(then=then), *args],
+        cwd=PROJECT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "ETL_STAGING_ROOT": str(staging)},
+    )  # fmt: skip
+
+
+def _reference_run(staging: Path, output: Path) -> None:
+    result = run_reference(
+        "--input-path", str(SAMPLE), "--output-path", str(output),
+        env={"ETL_STAGING_ROOT": str(staging)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_finished_run_leaves_no_staging_behind(tmp_path):
+    staging = tmp_path / "staging"
+    _reference_run(staging, tmp_path / "out.parquet")
+    assert list(staging.iterdir()) == []
+
+
+def test_the_area_of_a_killed_run_is_cleared_by_the_next_run(tmp_path):
+    staging = tmp_path / "staging"
+    killed = _holder(HOLD_AREA, DIE, staging)
+    area = Path(killed.stdout.readline().strip())
+    assert killed.wait() == -signal.SIGKILL
+    assert (area / "run-1" / "events.arrow").exists()
+    _reference_run(staging, tmp_path / "out.parquet")
+    assert list(staging.iterdir()) == []
+
+
+def test_the_area_of_a_live_run_is_left_alone(tmp_path):
+    staging = tmp_path / "staging"
+    alive = _holder(HOLD_AREA, WAIT, staging)
+    try:
+        area = Path(alive.stdout.readline().strip())
+        _reference_run(staging, tmp_path / "out.parquet")
+        assert (area / "run-1" / "events.arrow").read_bytes() == b"x" * 1000
+    finally:
+        alive.communicate("")
+    assert alive.returncode == 0
+    assert list(staging.iterdir()) == []
+
+
+def test_temporaries_of_a_killed_writer_are_cleared_by_the_next_write_there(tmp_path):
+    output = tmp_path / "out" / "metrics.parquet"
+    killed = _holder(HOLD_TEMPORARY, DIE, tmp_path / "staging", str(output))
+    temporary = Path(killed.stdout.readline().strip())
+    assert killed.wait() == -signal.SIGKILL
+    assert temporary.exists() and not output.exists()
+    _reference_run(tmp_path / "staging", output)
+    assert sorted(path.name for path in output.parent.iterdir()) == [
+        "metrics.manifest.json", "metrics.parquet", "metrics.rejects.parquet",
+    ]  # fmt: skip
+
+
+def test_temporaries_of_a_live_writer_are_left_alone(tmp_path):
+    output = tmp_path / "out" / "metrics.parquet"
+    alive = _holder(HOLD_TEMPORARY, WAIT, tmp_path / "staging", str(output))
+    try:
+        temporary = Path(alive.stdout.readline().strip())
+        _reference_run(tmp_path / "staging", output)
+        assert temporary.read_bytes() == b"half"
+    finally:
+        alive.communicate("")
+    assert alive.returncode == 0
+    assert not temporary.exists()
