@@ -69,7 +69,7 @@ def read_events_csv(
         block_size = _BLOCK
         while True:
             try:
-                return _read_pass(source.new_pass(), path, on_batch, block_size)
+                return _read_pass(source.new_pass(block_size), path, on_batch)
             except _RecordLargerThanBlock:
                 if block_size >= _LARGEST_BLOCK:
                     raise InputFileError(
@@ -88,11 +88,10 @@ def _read_pass(
     stream: CheckedStream,
     path: str,
     on_batch: Callable[[pa.Table], BlockResult],
-    block_size: int,
 ) -> CsvSummary[BlockResult]:
     header = _read_header(stream, path)
     try:
-        blocks, well_formed, bad_rows = _parse(stream, header, on_batch, block_size)
+        blocks, well_formed, bad_rows = _parse(stream, header, on_batch)
     except pa.ArrowInvalid as exc:
         if "straddl" in str(exc):  # "straddling object straddles two block boundaries"
             raise _RecordLargerThanBlock from exc
@@ -147,7 +146,6 @@ def _parse(
     stream: CheckedStream,
     header: list[str],
     on_batch: Callable[[pa.Table], BlockResult],
-    block_size: int,
 ) -> tuple[list[BlockResult], int, list[tuple[int, str]]]:
     """Feed the well-formed records to `on_batch`; return its results, their count, and the
     malformed records.
@@ -166,7 +164,7 @@ def _parse(
     reader = pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(
-            column_names=generated, use_threads=False, block_size=block_size
+            column_names=generated, use_threads=False, block_size=stream.block_size
         ),
         parse_options=pacsv.ParseOptions(
             newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=keep_invalid

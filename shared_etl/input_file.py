@@ -58,12 +58,13 @@ class InputFile:
         """Whether another pass from the first byte is possible (not for a pipe)."""
         return stat.S_ISREG(self._opened.st_mode)
 
-    def new_pass(self) -> "CheckedStream":
-        """A pass from the first byte. A second pass needs a regular file."""
+    def new_pass(self, block_size: int) -> "CheckedStream":
+        """A pass from the first byte, read `block_size` bytes at a time. A second pass needs
+        a regular file."""
         if self._passes and not self.can_reread:
             raise InputFileError(self.path, "cannot be read twice (it is not a regular file)")
         self._passes += 1
-        return CheckedStream(self.path, self._fd, self._opened)
+        return CheckedStream(self.path, self._fd, self._opened, block_size)
 
     def close(self) -> None:
         os.close(self._fd)
@@ -83,8 +84,9 @@ class CheckedStream(io.RawIOBase):
     block handed on is whole, valid text.
     """
 
-    def __init__(self, path: str, fd: int, opened: os.stat_result) -> None:
+    def __init__(self, path: str, fd: int, opened: os.stat_result, block_size: int) -> None:
         super().__init__()
+        self.block_size = block_size
         self._path = path
         self._fd = fd
         self._opened = opened
@@ -104,13 +106,16 @@ class CheckedStream(io.RawIOBase):
         """The next block of checked bytes; b"" only at the end of the file."""
         if self._replay:
             return self._replay.pop(0)
-        return self._next_block(size if size and size > 0 else 1 << 20)
+        return self._next_block(size if size and size > 0 else self.block_size)
 
     def peek(self, size: int) -> bytes:
-        """At least `size` bytes ahead (fewer only at the end), which `read` returns again."""
+        """At least `size` bytes ahead (fewer only at the end), which `read` returns again.
+
+        They are read in whole blocks, so the parser gets blocks of the size it expects.
+        """
         held = sum(len(block) for block in self._replay)
         while held < size and not self._at_end:
-            block = self._next_block(max(size - held, 1 << 16))
+            block = self._next_block(self.block_size)
             self._replay.append(block)
             held += len(block)
         return b"".join(self._replay)
