@@ -81,7 +81,8 @@ class CheckedStream(io.RawIOBase):
 
     Every block is hashed, counted and checked as UTF-8 before `read` returns it; a
     character cut by a block boundary is held back and returned with the next block, so each
-    block handed on is whole, valid text.
+    block handed on is whole, valid text. Blocks are Arrow buffers, read into memory from
+    Arrow's own pool, as when pyarrow reads a file itself.
     """
 
     def __init__(self, path: str, fd: int, opened: os.stat_result, block_size: int) -> None:
@@ -96,29 +97,34 @@ class CheckedStream(io.RawIOBase):
         self._newlines = 0  # in the bytes handed on, for the line of a bad byte
         self._held = b""  # the start of a character cut by the end of a block
         self._at_end = False
-        self._replay: list[bytes] = []  # blocks peeked at, handed on again by `read`
+        self._replay: list[pa.Buffer] = []  # blocks peeked at, handed on again by `read`
         self._last_bytes = b""  # the end of the bytes read so far
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        """The next block of checked bytes; b"" only at the end of the file."""
+    def read(self, size: int = -1) -> pa.Buffer:
+        """The next block of checked bytes; an empty one only at the end of the file."""
         if self._replay:
             return self._replay.pop(0)
         return self._next_block(size if size and size > 0 else self.block_size)
 
     def peek(self, size: int) -> bytes:
-        """At least `size` bytes ahead (fewer only at the end), which `read` returns again.
+        """The first `size` bytes ahead (fewer only at the end), which `read` returns again.
 
         They are read in whole blocks, so the parser gets blocks of the size it expects.
         """
-        held = sum(len(block) for block in self._replay)
+        held = sum(block.size for block in self._replay)
         while held < size and not self._at_end:
             block = self._next_block(self.block_size)
             self._replay.append(block)
-            held += len(block)
-        return b"".join(self._replay)
+            held += block.size
+        ahead = bytearray()
+        for block in self._replay:
+            if len(ahead) >= size:
+                break
+            ahead += memoryview(block)[: size - len(ahead)]
+        return bytes(ahead)
 
     @property
     def line_end(self) -> str:
@@ -146,34 +152,37 @@ class CheckedStream(io.RawIOBase):
                 )
         return InputFacts(sha256=self._digest.hexdigest(), size_bytes=self._size)
 
-    def _next_block(self, size: int) -> bytes:
+    def _next_block(self, size: int) -> pa.Buffer:
         while not self._at_end:
+            chunk = pa.allocate_buffer(size)
             if self._positioned:
-                chunk = os.pread(self._fd, size, self._size)
+                got = os.preadv(self._fd, [chunk], self._size)
             else:
-                chunk = os.read(self._fd, size)
-            if not chunk:
+                got = os.readv(self._fd, [chunk])
+            if not got:
                 self._at_end = True
                 self._check_end()
-                return b""
+                break
+            if got < size:
+                chunk = chunk.slice(0, got)  # a view: resizing would leave the capacity visible
             self._digest.update(chunk)
-            self._last_bytes = self._last_bytes[-1:] + chunk[-2:]
+            self._last_bytes = self._last_bytes[-1:] + chunk[-2:].to_pybytes()
             start = self._size - len(self._held)  # the file offset of data[0]
-            self._size += len(chunk)
-            data = self._held + chunk if self._held else chunk
+            self._size += got
+            data = pa.py_buffer(self._held + chunk.to_pybytes()) if self._held else chunk
             whole = _whole_characters(data)
             self._check_utf8(data, whole, start)
-            self._held = data[whole:]
+            self._held = data[whole:].to_pybytes()
             if whole:
-                return data if whole == len(data) else data[:whole]
-        return b""
+                return data if whole == data.size else data[:whole]
+        return pa.py_buffer(b"")
 
-    def _check_utf8(self, data: bytes, whole: int, start: int) -> None:
+    def _check_utf8(self, data: pa.Buffer, whole: int, start: int) -> None:
         """Arrow's validator runs free of the GIL and builds no Python string."""
         text = pa.Array.from_buffers(
             pa.large_string(),
             1,
-            [None, pa.py_buffer(np.array([0, whole], dtype=np.int64)), pa.py_buffer(data)],
+            [None, pa.py_buffer(np.array([0, whole], dtype=np.int64)), data],
         )
         try:
             text.validate(full=True)
@@ -181,7 +190,7 @@ class CheckedStream(io.RawIOBase):
             try:
                 codecs.utf_8_decode(data[:whole], "strict", True)
             except UnicodeDecodeError as exc:
-                self._fail(data, exc, start)
+                self._fail(data.to_pybytes(), exc, start)
             raise  # Arrow and Python disagree on UTF-8: a bug, keep its traceback
         self._newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8, whole) == 10))
 
