@@ -39,7 +39,7 @@ class InputFile:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise InputFileError(path, "no such file") from None
         except PermissionError:
@@ -138,19 +138,24 @@ class CheckedStream(io.RawIOBase):
         """The facts of the bytes handed on; only after the last of them, and the file still."""
         if not self._at_end or self._replay:
             raise RuntimeError(f"{self._path}: facts asked before the whole file was read")
-        if self._positioned:
-            now = os.fstat(self._fd)
-            if (
-                self._size != self._opened.st_size
-                or now.st_size != self._opened.st_size
-                or now.st_mtime_ns != self._opened.st_mtime_ns
-            ):
-                raise InputFileError(
-                    self._path,
-                    f"changed while it was read ({self._opened.st_size} bytes when opened, "
-                    f"{self._size} read, {now.st_size} now): run again once it is complete",
-                )
+        self._check_unchanged()
         return InputFacts(sha256=self._digest.hexdigest(), size_bytes=self._size)
+
+    def _check_unchanged(self) -> None:
+        """A regular file read to its end: as long, and as last modified, as when opened."""
+        if not self._positioned:
+            return
+        now = os.fstat(self._fd)
+        if (
+            self._size != self._opened.st_size
+            or now.st_size != self._opened.st_size
+            or now.st_mtime_ns != self._opened.st_mtime_ns
+        ):
+            raise InputFileError(
+                self._path,
+                f"changed while it was read ({self._opened.st_size} bytes when opened, "
+                f"{self._size} read, {now.st_size} now): run again once it is complete",
+            )
 
     def _next_block(self, size: int) -> pa.Buffer:
         while not self._at_end:
@@ -161,6 +166,7 @@ class CheckedStream(io.RawIOBase):
                 got = os.readv(self._fd, [chunk])
             if not got:
                 self._at_end = True
+                self._check_unchanged()  # a file cut short explains a cut character best
                 self._check_end()
                 break
             if got < size:

@@ -83,3 +83,15 @@ def test_an_input_read_from_a_pipe_gives_the_same_outputs_as_the_file(tmp_path: 
     assert from_file.returncode == 0, from_file.stderr
     for suffix in (".parquet", ".rejects.parquet"):
         assert (tmp_path / f"p{suffix}").read_bytes() == (tmp_path / f"f{suffix}").read_bytes()
+
+
+def test_a_file_cut_inside_a_character_while_it_is_read_is_named_as_changed(tmp_path: Path):
+    path = tmp_path / "text.csv"
+    path.write_bytes(TEXT)
+    with InputFile(str(path)) as source:
+        stream = source.new_pass(4)
+        stream.read(4)
+        os.truncate(path, TEXT.index("€".encode()) + 1)
+        with pytest.raises(InputFileError, match="changed while it was read"):
+            while stream.read(4):
+                pass
