@@ -1,20 +1,23 @@
 """Reading the events CSV (SPEC §1): every field as text, every record numbered, nothing lost.
 
-pyarrow's streaming CSV reader does the parsing, one block at a time. Records with the
-wrong number of fields come back through its `invalid_row_handler`, which in the serial
-reader also gives the record's number among the non-empty records: exactly SPEC's
-`source_row` (plus one for the header). The whole-file facts (sha256, size, UTF-8 validity)
-come from a second pass over the bytes in a thread beside it; both release the GIL.
+pyarrow's streaming CSV reader does the parsing, one block at a time, from a `CheckedStream`
+(input_file.py) that hashes, counts and checks as UTF-8 the very bytes it hands over: the
+input facts describe exactly what was parsed (SPEC §9). Records with the wrong number of
+fields come back through its `invalid_row_handler`, which in the serial reader also gives the
+record's number among the non-empty records: exactly SPEC's `source_row` (plus one for the
+header).
+
+pyarrow needs every record to fit in its blocks. A record larger than a block (SPEC §9: a
+field of many megabytes is still a record) makes the reader start again from the first byte
+with blocks four times larger, dropping what the abandoned pass gave; `on_batch` returns its
+result rather than keep it, so nothing of that pass survives.
 """
 
-import codecs
 import csv
-import hashlib
 import io
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,104 +25,107 @@ import pyarrow.csv as pacsv
 
 from shared_etl.contract import REQUIRED_COLUMNS, TRIM_CHARACTERS
 from shared_etl.errors import InputFileError
+from shared_etl.input_file import CheckedStream, InputFacts, InputFile
 
-_CHUNK = 1 << 24  # 16 MiB: large enough for hashlib to run free of the GIL, small for memory.
+_BLOCK = 1 << 24  # 16 MiB: large enough for hashlib to run free of the GIL, small for memory.
+_LARGEST_BLOCK = 1 << 30  # pyarrow's block size is a 32-bit int; a record up to 1 GiB is read.
+_HEADER_WINDOW = 1 << 16  # the header is looked for in the first 64 KiB, then in 4x more.
+_CSV_FIELD_LIMIT_MAX = (1 << 31) - 1  # what csv.field_size_limit takes on every platform
 
-
-@dataclass(frozen=True)
-class InputFacts:
-    """What the manifest records of the input file."""
-
-    sha256: str
-    size_bytes: int
+BlockResult = TypeVar("BlockResult")
 
 
 @dataclass(frozen=True)
-class CsvSummary:
+class CsvSummary(Generic[BlockResult]):
     """What is known once the whole file is read.
 
-    `malformed` holds the records whose field count differs from the header's: `source_row`
-    and the eight required columns, the fields they have assigned by header position and
-    null where they have none. `well_formed_source_rows` numbers the records passed to
-    `on_batch`, in the order they were passed.
+    `blocks` holds what `on_batch` returned for each block of well-formed records, in file
+    order. `malformed` holds the records whose field count differs from the header's:
+    `source_row` and the eight required columns, the fields they have assigned by header
+    position and null where they have none. `well_formed_source_rows` numbers the records
+    passed to `on_batch`, in the order they were passed.
     """
 
     records_read: int
     malformed: pa.Table
     well_formed_source_rows: np.ndarray
     facts: InputFacts
+    blocks: list[BlockResult]
 
 
-def read_events_csv(path: str, on_batch: Callable[[pa.Table], None]) -> CsvSummary:
-    """Stream the well-formed records of `path` to `on_batch` (raw text, required columns).
+class _RecordLargerThanBlock(Exception):
+    """pyarrow met a record that does not fit in its blocks."""
+
+
+def read_events_csv(
+    path: str, on_batch: Callable[[pa.Table], BlockResult]
+) -> CsvSummary[BlockResult]:
+    """Stream the well-formed records of `path` (raw text, required columns) to `on_batch`.
 
     Streaming keeps memory to one block of raw text at a time. Raises InputFileError naming
-    the file and the problem; `on_batch` may have seen part of the file by then.
+    the file and the problem.
     """
-    _check_readable(path)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(_scan_bytes, path)
-        try:
-            header = _read_header(path)
-            well_formed, bad_rows = _parse(path, header, on_batch)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            scan.result()  # a UTF-8 fault is the more precise message: it raises first
-            raise InputFileError(path, f"cannot be parsed as CSV: {exc}") from exc
-        facts = scan.result()
+    with InputFile(path) as source:
+        block_size = _BLOCK
+        while True:
+            try:
+                return _read_pass(source.new_pass(block_size), path, on_batch)
+            except _RecordLargerThanBlock:
+                if block_size >= _LARGEST_BLOCK:
+                    raise InputFileError(
+                        path, f"cannot be parsed as CSV: a record is larger than {block_size} bytes"
+                    ) from None
+                if not source.can_reread:
+                    raise InputFileError(
+                        path,
+                        f"cannot be parsed as CSV: a record is larger than {block_size} bytes, "
+                        "and the input is not a regular file that can be read again",
+                    ) from None
+                block_size *= 4
+
+
+def _read_pass(
+    stream: CheckedStream,
+    path: str,
+    on_batch: Callable[[pa.Table], BlockResult],
+) -> CsvSummary[BlockResult]:
+    header = _read_header(stream, path)
+    try:
+        blocks, well_formed, bad_rows = _parse(stream, header, on_batch)
+    except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):  # "straddling object straddles two block boundaries"
+            raise _RecordLargerThanBlock from exc
+        raise InputFileError(path, f"cannot be parsed as CSV: {exc}") from exc
+    facts = stream.facts()
     records_read = well_formed + len(bad_rows)
     is_good = np.ones(records_read, dtype=bool)
     is_good[np.array([number for number, _ in bad_rows], dtype=np.int64) - 1] = False
     return CsvSummary(
         records_read=records_read,
-        malformed=_malformed_table(bad_rows, header),
+        malformed=_malformed_table(bad_rows, header, records_read, stream.line_end),
         well_formed_source_rows=np.flatnonzero(is_good) + 1,
         facts=facts,
+        blocks=blocks,
     )
 
 
-def _check_readable(path: str) -> None:
-    if not os.path.exists(path):
-        raise InputFileError(path, "no such file")
-    if os.path.isdir(path):
-        raise InputFileError(path, "is a directory, not a CSV file")
-    if not os.access(path, os.R_OK):
-        raise InputFileError(path, "permission denied")
+def _read_header(stream: CheckedStream, path: str) -> list[str]:
+    """The header's names, trimmed as in SPEC §2, checked for the required columns.
 
-
-def _scan_bytes(path: str) -> InputFacts:
-    """One pass over the bytes: sha256, size, and the first byte that is not UTF-8."""
-    digest = hashlib.sha256()
-    size = 0
-    newlines = 0
-    pending = b""  # the start of a multi-byte character cut by a chunk boundary
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            data = pending + chunk
-            try:
-                _, consumed = codecs.utf_8_decode(data, "strict", False)
-            except UnicodeDecodeError as exc:
-                offset = size - len(pending) + exc.start
-                line = newlines + data.count(b"\n", 0, exc.start) + 1
-                raise InputFileError(
-                    path,
-                    f"not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {offset} "
-                    f"(line {line})",
-                ) from None
-            newlines += data.count(b"\n", 0, consumed)
-            pending = data[consumed:]
-            size += len(chunk)
-    if pending:
-        raise InputFileError(
-            path, f"not UTF-8: truncated character at byte offset {size - len(pending)}"
-        )
-    return InputFacts(sha256=digest.hexdigest(), size_bytes=size)
-
-
-def _read_header(path: str) -> list[str]:
-    """The header's names, trimmed as in SPEC §2, checked for the required columns."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        header = next((row for row in csv.reader(handle) if row), None)
+    The header is parsed from bytes peeked at in the stream (pyarrow reads them again), in a
+    window that grows until it holds the whole first record: a header name of any size.
+    """
+    window = _HEADER_WINDOW
+    while True:
+        ahead = stream.peek(window)
+        text = ahead[:window].decode("utf-8", "ignore")  # checked already; drops a cut character
+        text = text.removeprefix("\ufeff")
+        lines = io.StringIO(text, newline="")
+        _allow_csv_fields_of(len(text))
+        header = next((row for row in csv.reader(lines) if row), None)
+        if lines.tell() < len(text) or len(ahead) < window:  # the record ended, or the file
+            break
+        window *= 4
     if header is None:
         raise InputFileError(path, "no header: the file has no records at all")
     names = [name.strip(TRIM_CHARACTERS) for name in header]
@@ -137,9 +143,12 @@ def _read_header(path: str) -> list[str]:
 
 
 def _parse(
-    path: str, header: list[str], on_batch: Callable[[pa.Table], None]
-) -> tuple[int, list[tuple[int, str]]]:
-    """Feed the well-formed records to `on_batch`; return their count and the malformed ones.
+    stream: CheckedStream,
+    header: list[str],
+    on_batch: Callable[[pa.Table], BlockResult],
+) -> tuple[list[BlockResult], int, list[tuple[int, str]]]:
+    """Feed the well-formed records to `on_batch`; return its results, their count, and the
+    malformed records.
 
     The reader is serial, so `InvalidRow.number` is known: the record's number among the
     non-empty records, counting the header as 1.
@@ -153,9 +162,9 @@ def _parse(
         return "skip"
 
     reader = pacsv.open_csv(
-        path,
+        stream,
         read_options=pacsv.ReadOptions(
-            column_names=generated, use_threads=False, block_size=_CHUNK
+            column_names=generated, use_threads=False, block_size=stream.block_size
         ),
         parse_options=pacsv.ParseOptions(
             newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=keep_invalid
@@ -167,21 +176,35 @@ def _parse(
             quoted_strings_can_be_null=False,
         ),
     )
+    blocks: list[BlockResult] = []
     well_formed = 0
     is_header = True
     for batch in reader:
         if is_header:  # the header is the first row: its names were checked already
             batch, is_header = batch.slice(1), False
         if batch.num_rows:
-            on_batch(pa.Table.from_batches([batch]).rename_columns(list(REQUIRED_COLUMNS)))
+            blocks.append(
+                on_batch(pa.Table.from_batches([batch]).rename_columns(list(REQUIRED_COLUMNS)))
+            )
             well_formed += batch.num_rows
-    return well_formed, bad_rows
+    return blocks, well_formed, bad_rows
 
 
-def _malformed_table(bad_rows: list[tuple[int, str]], header: list[str]) -> pa.Table:
+def _malformed_table(
+    bad_rows: list[tuple[int, str]], header: list[str], last_record: int, line_end: str
+) -> pa.Table:
+    """The malformed records split into fields, raw.
+
+    pyarrow's text of a record leaves out its line end; for the file's last record that is
+    the file's last line end, which belongs to the record when a quote is still open there
+    (SPEC: raw text exactly as in the file), and ends it harmlessly otherwise.
+    """
     positions = {name: header.index(name) for name in REQUIRED_COLUMNS}
     columns: dict[str, list] = {name: [] for name in REQUIRED_COLUMNS}
-    for _, text in bad_rows:
+    for number, text in bad_rows:
+        if number == last_record:
+            text += line_end
+        _allow_csv_fields_of(len(text))
         fields = next(csv.reader(io.StringIO(text, newline="")), [])
         for name, index in positions.items():
             columns[name].append(fields[index] if index < len(fields) else None)
@@ -191,3 +214,13 @@ def _malformed_table(bad_rows: list[tuple[int, str]], header: list[str]) -> pa.T
             **{name: pa.array(columns[name], pa.string()) for name in REQUIRED_COLUMNS},
         }
     )
+
+
+def _allow_csv_fields_of(length: int) -> None:
+    """Let Python's csv read a field of `length` characters.
+
+    Its limit (128 KiB by default) is process-wide; it only ever grows here, to the size of
+    the text at hand, so no other reader in the process loses a field it would have read.
+    """
+    if csv.field_size_limit() < length:
+        csv.field_size_limit(min(length, _CSV_FIELD_LIMIT_MAX))

@@ -39,33 +39,38 @@ class PreparedEvents:
 
 def prepare_events(path: str) -> PreparedEvents:
     """Read `path`, validate every record, quarantine the rejects, drop later duplicates."""
-    valid_parts: list[pa.Table] = []
-    rejected_parts: list[pa.Table] = []
-    seen = 0
-
-    def take_block(records: pa.Table) -> None:
-        nonlocal seen
-        validated = validate(records)
-        rejected = validated.reason != VALID
-        reasons = np.asarray(REJECT_REASONS, dtype=object)[validated.reason[rejected]]
-        rejected_parts.append(
-            records.filter(pa.array(rejected))
-            .add_column(0, "row", pa.array(seen + np.flatnonzero(rejected)))
-            .add_column(1, "reject_reason", pa.array(reasons, pa.string()))
-        )
-        valid_parts.append(validated.valid)
-        seen += records.num_rows
-
-    summary = read_events_csv(path, take_block)
-    valid = _concat(valid_parts)
+    summary = read_events_csv(path, _check_block)
+    valid = _concat([block.valid for block in summary.blocks])
     first = _first_occurrences(valid["event_id"])
     kept = valid.drop_columns(["event_id"]).take(pa.array(first)).cast(STAGED_SCHEMA)
     return PreparedEvents(
         kept=kept,
-        rejects=_quarantine(rejected_parts, summary.well_formed_source_rows, summary.malformed),
+        rejects=_quarantine(summary.blocks, summary.well_formed_source_rows, summary.malformed),
         records_read=summary.records_read,
         duplicates=valid.num_rows - kept.num_rows,
         facts=summary.facts,
+    )
+
+
+@dataclass(frozen=True)
+class _CheckedBlock:
+    """One block of well-formed records, validated: only what outlives the block."""
+
+    valid: pa.Table
+    rejected: pa.Table  # raw records, `row` (within the block) and `reject_reason` first
+    records: int
+
+
+def _check_block(records: pa.Table) -> _CheckedBlock:
+    validated = validate(records)
+    rejected = validated.reason != VALID
+    reasons = np.asarray(REJECT_REASONS, dtype=object)[validated.reason[rejected]]
+    return _CheckedBlock(
+        valid=validated.valid,
+        rejected=records.filter(pa.array(rejected))
+        .add_column(0, "row", pa.array(np.flatnonzero(rejected)))
+        .add_column(1, "reject_reason", pa.array(reasons, pa.string())),
+        records=records.num_rows,
     )
 
 
@@ -96,13 +101,17 @@ def _first_occurrences(event_id: pa.ChunkedArray) -> np.ndarray:
 
 
 def _quarantine(
-    rejected_parts: list[pa.Table], source_rows: np.ndarray, malformed: pa.Table
+    blocks: list[_CheckedBlock], source_rows: np.ndarray, malformed: pa.Table
 ) -> pa.Table:
     """Rejected and malformed records, raw text untouched, by source_row."""
     parts = []
-    for part in rejected_parts:
-        numbered = pa.array(source_rows[part["row"].to_numpy()], pa.int64())
-        parts.append(part.set_column(0, "source_row", numbered).select(REJECTS_SCHEMA.names))
+    seen = 0  # well-formed records in the blocks before this one
+    for block in blocks:
+        numbered = pa.array(source_rows[seen + block.rejected["row"].to_numpy()], pa.int64())
+        parts.append(
+            block.rejected.set_column(0, "source_row", numbered).select(REJECTS_SCHEMA.names)
+        )
+        seen += block.records
     reasons = pa.array(["malformed_record"] * malformed.num_rows, pa.string())
     parts.append(malformed.add_column(1, "reject_reason", reasons).select(REJECTS_SCHEMA.names))
     rejects = pa.concat_tables([part.cast(REJECTS_SCHEMA) for part in parts])

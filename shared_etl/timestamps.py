@@ -23,8 +23,9 @@ _FRACTION_SCALE = 10 ** np.arange(5, -1, -1, dtype=np.int64)  # 100000, 10000, .
 def parse_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Return (is_valid, microseconds since the epoch in UTC) for trimmed, non-null text.
 
-    Years run 0001-9999: the Gregorian calendar has no year 0, and 0000 is where tools
-    disagree. Invalid entries hold 0 in the second array.
+    Years run 0001-9999, both as written and once moved to UTC (SPEC §2 rule 3): the
+    Gregorian calendar has no year 0, and past either end the UTC date is one that tools
+    cannot hold or disagree on. Invalid entries hold 0 in the second array.
     """
     parsed = [_parse_chunk(chunk) for chunk in text.chunks]
     if not parsed:
@@ -98,6 +99,7 @@ def _parse_chunk(text: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
         + (local_seconds - offset_seconds) * 1_000_000
         + fraction
     )
+    ok &= (instant >= _FIRST_INSTANT) & (instant <= _LAST_INSTANT)
     valid[matched] = ok
     micros[matched] = np.where(ok, instant, 0)
     return valid, micros
@@ -111,3 +113,10 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     day_of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     return era * 146_097 + day_of_era - 719_468
+
+
+# 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the UTC instants SPEC §2 admits.
+_FIRST_INSTANT = int(_days_from_civil(np.int64(1), np.int64(1), np.int64(1))) * _MICROS_PER_DAY
+_LAST_INSTANT = (
+    int(_days_from_civil(np.int64(10_000), np.int64(1), np.int64(1))) * _MICROS_PER_DAY - 1
+)

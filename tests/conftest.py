@@ -65,8 +65,8 @@ def prepare_file() -> Callable[[Path], PreparedEvents]:
 
 def read_raw(path: Path) -> tuple[pa.Table, CsvSummary]:
     """The well-formed records as the reader streams them, with `source_row`, and the summary."""
-    blocks: list[pa.Table] = []
-    summary = read_events_csv(str(path), blocks.append)
+    summary = read_events_csv(str(path), lambda block: block)
+    blocks = summary.blocks
     records = pa.concat_tables(blocks) if blocks else pa.table({})
     if blocks:
         rows = pa.array(summary.well_formed_source_rows, pa.int64())

@@ -153,3 +153,57 @@ def test_unreadable_input_is_a_whole_file_error(tmp_path: Path, kind: str):
     assert str(path) in result.stderr
     assert ("no such file" if kind == "missing" else "is a directory") in result.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("size", [200 << 10, 20 << 20], ids=["200KiB", "20MiB"])
+def test_a_malformed_record_with_a_huge_field_is_quarantined_whole(
+    write_csv, prepare_file, size: int
+):
+    """Past Python csv's 128 KiB field limit, and past the reader's 16 MiB block."""
+    huge = "x" * size
+    path = write_csv(
+        [csv_line(event_id="before"), f"broken,{huge}", csv_line(event_id="after", user_id="0")]
+    )
+    prepared = prepare_file(path)
+    assert prepared.records_read == 3
+    assert prepared.kept.num_rows == 1
+    rejects = prepared.rejects.to_pylist()
+    assert [(r["source_row"], r["reject_reason"]) for r in rejects] == [
+        (2, "malformed_record"),
+        (3, "invalid_user_id"),
+    ]
+    assert rejects[0]["event_id"] == "broken" and rejects[0]["event_ts"] == huge
+
+
+@pytest.mark.parametrize("size", [200 << 10, 20 << 20], ids=["200KiB", "20MiB"])
+def test_a_header_name_of_any_size_is_read_as_a_name(write_csv, prepare_file, size: int):
+    path = write_csv([csv_line() + ",web"], header=HEADER + "," + "d" * size)
+    prepared = prepare_file(path)
+    assert prepared.records_read == 1
+    assert prepared.kept.num_rows == 1
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\n\n"], ids=["LF", "CRLF", "LF-LF"])
+def test_an_unterminated_quote_at_the_end_keeps_the_line_ends_inside_it(
+    tmp_path: Path, prepare_file, line_end: str
+):
+    path = tmp_path / "events.csv"
+    path.write_bytes(f'{HEADER}\n{csv_line()}\ne2,"open{line_end}'.encode())
+    rejects = prepare_file(path).rejects.to_pylist()
+    assert [(r["source_row"], r["event_id"], r["event_ts"]) for r in rejects] == [
+        (2, "e2", "open" + line_end)
+    ]
+
+
+def test_a_bad_byte_inside_a_malformed_record_deep_in_the_file_gives_one_line(tmp_path: Path):
+    path = tmp_path / "events.csv"
+    good = "".join(csv_line(event_id=f"e{n}") + "\n" for n in range(100_000))
+    head = (HEADER + "\n" + good + 'broken,"caf').encode()
+    path.write_bytes(head + b'\xe9"\n' + (csv_line(event_id="last") + "\n").encode())
+    output = tmp_path / "out.parquet"
+    result = run_reference("--input-path", str(path), "--output-path", str(output))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: not UTF-8: invalid byte 0xe9 at byte offset {len(head)} (line 100002)"
+    ]
+    assert not output.exists()

@@ -148,3 +148,25 @@ def test_the_quarantine_keeps_the_raw_untrimmed_text(write_csv, prepare_file):
             "country": "\tus",
         }
     ]
+
+
+def test_years_0001_to_9999_hold_as_written_and_once_moved_to_utc(write_csv, prepare_file):
+    """A minute of offset moves an instant across either end of the range, or keeps it in."""
+    event_ts = {
+        "0001-01-01T00:00:00+00:01": "invalid_event_ts",  # 0000-12-31T23:59:00Z
+        "0001-01-01T00:00:00-00:01": None,  # 0001-01-01T00:01:00Z
+        "0001-01-01T00:01:00+00:01": None,  # 0001-01-01T00:00:00Z, the first instant
+        "9999-12-31T23:59:59-00:01": "invalid_event_ts",  # 10000-01-01T00:00:59Z
+        "9999-12-31T23:59:59+00:01": None,  # 9999-12-31T23:58:59Z
+        "9999-12-31T23:58:59.999999-00:01": None,  # 9999-12-31T23:59:59.999999Z, the last
+    }
+    lines = [csv_line(event_id=f"e{n}", event_ts=text) for n, text in enumerate(event_ts, 1)]
+    prepared = prepare_file(write_csv(lines))
+    expected = [
+        {"source_row": row, "reject_reason": reason}
+        for row, reason in enumerate(event_ts.values(), 1)
+        if reason
+    ]
+    assert prepared.rejects.select(["source_row", "reject_reason"]).to_pylist() == expected
+    assert prepared.kept.num_rows == 4
+    assert {d.year for d in prepared.kept.column("event_date").to_pylist()} == {1, 9999}
