@@ -1,5 +1,5 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
-#   make all                                                          everything, then the verdict
+#   make all [EXPECT="reference prefect"]                             everything, then the verdict (default: all four)
 #   make setup | data | bless | test | bench | clean
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
 #   make docker-all                                                   everything in containers (needs a Docker engine)
