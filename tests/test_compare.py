@@ -308,6 +308,15 @@ def test_an_unreadable_parquet_file_is_an_input_error(outputs, tmp_path):
     assert f"{path}: cannot read it (Permission denied)" in _one_error_line(text)
 
 
+def test_an_output_that_cannot_be_opened_is_an_input_error(outputs, tmp_path):
+    path = outputs / "prefect_output.parquet"
+    path.unlink()
+    path.symlink_to(tmp_path / "gone.parquet")  # what root, too, cannot read
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{path}: cannot read it (No such file or directory)" in _one_error_line(text)
+
+
 def test_a_date_no_reader_can_convert_is_an_input_error(outputs, tmp_path):
     table = _metrics(outputs)
     year_zero = -719_162 - 366  # days from 1970-01-01 back to 0000-01-01, which Python has not
