@@ -1,8 +1,10 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
-#   make all                                                          everything, then the verdict
-#   make setup | data | compare | bless | test | bench | clean
+#   make all [EXPECT="reference prefect"]                             everything, then the verdict (default: all four)
+#   make setup | data | bless | test | bench | clean
+#   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
 #   make docker-all                                                   everything in containers (needs a Docker engine)
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
+#                   (with DATE and no OUTPUT: output/date-<DATE>/<wrapper>_output.parquet)
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
 
@@ -16,13 +18,18 @@ OUTPUT ?=
 DATE ?=
 START ?=
 END ?=
-OUTPUT_DIR ?= output/backfill
+# Where every default output goes and what `make compare` reads.
+OUTPUT_ROOT ?= output
+OUTPUT_DIR ?= $(OUTPUT_ROOT)/backfill
+# The wrappers `make compare` and `make all` expect (all four when empty), e.g. "reference prefect".
+EXPECT ?=
 
 # The committed sample: `make data` regenerates exactly these bytes.
 SAMPLE := data/synthetic_events.csv
 SAMPLE_ARGS := --rows 5000 --seed 42 --start 2024-01-01 --days 7
-SAMPLE_START := 2024-01-01
-SAMPLE_END := 2024-01-07
+SAMPLE_DATES := 2024-01-01 2024-01-02 2024-01-03 2024-01-04 2024-01-05 2024-01-06 2024-01-07
+SAMPLE_START := $(firstword $(SAMPLE_DATES))
+SAMPLE_END := $(lastword $(SAMPLE_DATES))
 GOLDEN := compare/golden.json
 
 UV_VERSION := 0.13.9
@@ -76,38 +83,63 @@ RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
 RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 
+# Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own
+# folder by default, so it never replaces the all-dates outputs compare holds side by side.
 $(WRAPPERS): %: $(VENVS)/%/.synced
-	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \
-		$(if $(DATE),--date $(DATE))
+	$(if $(OUTPUT),@$(call refuse_hidden,OUTPUT,$(OUTPUT)))
+	$(RUN_$@) --input-path "$(INPUT)" \
+		--output-path "$(or $(OUTPUT),$(OUTPUT_ROOT)/$(if $(DATE),date-$(DATE)/)$@_output.parquet)" \
+		$(if $(DATE),--date "$(DATE)")
 
 $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
-	$(RUN_$*) --input-path $(INPUT) --start $(START) --end $(END) --output-dir $(OUTPUT_DIR)/$*
+	@$(call refuse_hidden,OUTPUT_DIR,$(OUTPUT_DIR))
+	$(RUN_$*) --input-path "$(INPUT)" --start "$(START)" --end "$(END)" --output-dir "$(OUTPUT_DIR)/$*"
+
+# A hidden name (OUTPUT=dir/.parquet) is skipped by every listing, compare's included: refused.
+define refuse_hidden
+case "$$(basename -- "$(2)")" in .*) echo "make: $(1)=$(2): a name starting with '.' is hidden (compare never sees it); choose another name" >&2; exit 2;; esac
+endef
 
 backfill: $(addprefix backfill-,$(WRAPPERS))
 
 # The wrapper folders share the targets' names: without this, `make prefect` would be "up to date".
 .PHONY: backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
 
-# Everything, from a clean output/: every wrapper, every backfill of the sample's dates, the verdict.
+# Everything, then the verdict on exactly what this run produced. Only the outputs it rewrites
+# (and the old reports) are removed first; other files in $(OUTPUT_ROOT)/ are kept and not compared.
+ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(WRAPPERS))
 all: setup data
-	@rm -rf output; mkdir -p $(STATE)/logs; failed=0; \
-	for target in $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS)); do \
+	@root="$(OUTPUT_ROOT)"; wrappers="$(ALL_WRAPPERS)"; stems=(); \
+	for w in $$wrappers; do stems+=("$$root/$${w}_output"); \
+		for d in $(SAMPLE_DATES); do stems+=("$$root/backfill/$$w/$$d"); done; done; \
+	echo "all: removing the outputs it rewrites ($$root/<wrapper>_output.*, $$root/backfill/<wrapper>/<$(SAMPLE_START)..$(SAMPLE_END)>.* of $${wrappers// /, }) and $$root/parity-report.*; other files in $$root/ are kept"; \
+	for stem in "$${stems[@]}"; do rm -f "$$stem".{parquet,rejects.parquet,manifest.json}; done; \
+	rm -f "$$root"/parity-report.{json,md}; \
+	mkdir -p $(STATE)/logs; failed=0; \
+	for target in $$wrappers $$(printf 'backfill-%s ' $$wrappers); do \
 		log=.state/logs/$$target.log; started=$$EPOCHREALTIME; \
-		if $(MAKE) $$target INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) > $$log 2>&1; \
+		if $(MAKE) $$target INPUT=$(SAMPLE) OUTPUT= DATE= START=$(SAMPLE_START) END=$(SAMPLE_END) \
+			OUTPUT_DIR="$$root/backfill" > $$log 2>&1; \
 		then status=ok; else status=FAILED; failed=1; fi; \
 		echo "all: $$target $$status in $$(awk "BEGIN {printf \"%.1f\", $$EPOCHREALTIME - $$started}") s (log: $$log)"; \
 	done; \
-	$(MAKE) compare || failed=1; exit $$failed
+	produced=(); for stem in "$${stems[@]}"; do for file in "$$stem".{parquet,rejects.parquet}; do \
+		[[ -e $$file ]] && produced+=("$$file"); done; done; \
+	if (( $${#produced[@]} )); then \
+		$(REFERENCE_PY) -m compare --root "$$root" --expect "$$wrappers" --golden $(GOLDEN) \
+			"$${produced[@]}" || failed=1; \
+	else echo "all: no wrapper produced an output: nothing to compare" >&2; failed=1; fi; \
+	exit $$failed
 
-# The parity verdict over output/, against each other and against the golden hashes.
+# The parity verdict over $(OUTPUT_ROOT)/, against each other and against the golden hashes.
 compare: $(VENVS)/reference/.synced
-	$(REFERENCE_PY) -m compare output --golden $(GOLDEN)
+	$(REFERENCE_PY) -m compare "$(OUTPUT_ROOT)" --golden $(GOLDEN)$(if $(strip $(EXPECT)), --expect "$(EXPECT)")
 
 # Deliberately re-record the golden hashes from fresh reference outputs of the sample.
 bless: $(VENVS)/reference/.synced
 	rm -rf $(STATE)/bless
-	$(MAKE) reference INPUT=$(SAMPLE) OUTPUT=$(STATE)/bless/reference_output.parquet
+	$(MAKE) reference INPUT=$(SAMPLE) DATE= OUTPUT=$(STATE)/bless/reference_output.parquet
 	$(MAKE) backfill-reference INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) \
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)

@@ -1,12 +1,19 @@
 """The parity verdict: did every wrapper write the same bytes, and if not, exactly how not.
 
-    python -m compare [PATHS...] [--golden compare/golden.json] [--report-dir output]
-    python -m compare --bless FOLDER [--golden compare/golden.json]
+    parity-compare [PATHS...] [--expect W1,W2,...] [--golden compare/golden.json]
+                   [--root DIR] [--report-dir DIR]
+    parity-compare --bless FOLDER --golden compare/golden.json
+(`parity-compare` is `python -m compare`, installed in .venvs/reference/bin.)
 
-Groups the same logical file from each wrapper (discovery.py), compares every wrapper's file
-with the reference runner's, and, given --golden, every file with its committed sha256.
-Writes parity-report.json and parity-report.md (fit for a CI job summary) to --report-dir.
-Exit 0 all identical, 1 any mismatch, 2 a usage or input error.
+Groups the same logical file from each expected wrapper (discovery.py; default: every
+wrapper of the project), compares every wrapper's file with the reference runner's, and,
+given --golden, every file with its committed sha256. A wrapper with no output, an output
+one expected wrapper lacks, or a golden output nobody produced is a mismatch, named.
+Writes parity-report.json and parity-report.md (fit for a CI job summary) to --report-dir
+(default: the root, else the one folder compared); a report left by an earlier run is
+removed first, so a failed comparison never leaves a verdict behind.
+Exit 0 all identical, 1 any mismatch, 2 a usage or input error (a missing path, a file that
+is not a readable Parquet output, a Parquet file in no known layout), one line each.
 """
 
 import argparse
@@ -15,14 +22,22 @@ import os
 import sys
 from pathlib import Path
 
+from compare import KNOWN_WRAPPERS
 from compare.discovery import DiscoveryError, discover
 from compare.parquet_diff import NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
 
 BASELINE = "reference"
+REPORTS = ("parity-report.json", "parity-report.md")
 
 
-def build_report(groups: dict[str, dict[str, Path]], golden: dict[str, str] | None) -> dict:
+class InputError(Exception):
+    """What the user gave cannot be compared: one line per problem, exit 2."""
+
+
+def build_report(
+    groups: dict[str, dict[str, Path]], golden: dict[str, str] | None, expected: list[str]
+) -> dict:
     report_groups = []
     for key, members in groups.items():
         facts = {wrapper: read_facts(path) for wrapper, path in members.items()}
@@ -32,11 +47,11 @@ def build_report(groups: dict[str, dict[str, Path]], golden: dict[str, str] | No
             for wrapper, fact in facts.items()
             if wrapper != baseline
         }
-        expected = (golden or {}).get(key)
+        golden_sha256 = (golden or {}).get(key)
         golden_check = {
-            wrapper: ("match" if fact.sha256 == expected else "mismatch")
+            wrapper: ("match" if fact.sha256 == golden_sha256 else "mismatch")
             for wrapper, fact in facts.items()
-        } if expected else {}  # fmt: skip
+        } if golden_sha256 else {}  # fmt: skip
         identical = all(item["verdict"] == "identical" for item in against.values())
         report_groups.append(
             {
@@ -50,23 +65,25 @@ def build_report(groups: dict[str, dict[str, Path]], golden: dict[str, str] | No
                     for wrapper, fact in facts.items()
                 },
                 "against_baseline": against,
-                "golden": {"expected": expected, "checks": golden_check},
+                "golden": {"expected": golden_sha256, "checks": golden_check},
             }
         )  # fmt: skip
-    wrappers = sorted({w for group in report_groups for w in group["files"]},
-                      key=lambda name: (name != BASELINE, name))  # fmt: skip
-    for group in report_groups:  # every wrapper seen anywhere owes every output
+    wrappers = sorted(expected, key=lambda name: (name != BASELINE, name))
+    for group in report_groups:  # every expected wrapper owes every output
         group["missing"] = [w for w in wrappers if w not in group["files"]]
         if group["missing"]:
             group["verdict"] = "mismatch"
     missing = sorted(set(golden or {}) - set(groups))
-    ok = all(group["verdict"] == "identical" for group in report_groups) and not missing
+    silent = [w for w in wrappers if not any(w in group["files"] for group in report_groups)]
+    ok = all(group["verdict"] == "identical" for group in report_groups)
     return {
-        "verdict": "identical" if ok and report_groups else "mismatch",
+        "verdict": "identical" if ok and report_groups and not missing and not silent
+        else "mismatch",
         "groups": report_groups,
         "golden_missing": missing,
         "wrappers": wrappers,
-    }
+        "wrappers_without_outputs": silent,
+    }  # fmt: skip
 
 
 def _with_versions(result: dict, baseline: ParquetFacts, other: ParquetFacts) -> dict:
@@ -94,13 +111,13 @@ def _manifest_versions(path: Path) -> dict[str, str]:
 
 def bless(folder: Path, golden_path: Path) -> int:
     """Record the reference runner's outputs under `folder` as the golden hashes."""
-    groups = discover([folder])
-    new = {}
-    for key, members in groups.items():
-        if BASELINE not in members:
-            print(f"bless: {key} has no {BASELINE} output", file=sys.stderr)
-            return 2
-        new[key] = read_facts(members[BASELINE]).sha256
+    found = discover([folder], [BASELINE])
+    if found.unknown:
+        raise InputError("\n".join(found.unknown))
+    groups = found.groups
+    if not groups:
+        raise InputError(f"{folder}: no {BASELINE} outputs to bless")
+    new = {key: read_facts(members[BASELINE]).sha256 for key, members in groups.items()}
     old = json.loads(golden_path.read_text()) if golden_path.exists() else {}
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
@@ -113,35 +130,93 @@ def bless(folder: Path, golden_path: Path) -> int:
     return 0
 
 
+def _wrapper_list(text: str) -> list[str]:
+    """`reference,prefect` or `reference prefect` (what make passes): the wrappers, in order."""
+    names = [name for name in text.replace(",", " ").split() if name]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one wrapper")
+    return list(dict.fromkeys(names))
+
+
+def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The report and the notes on what was set aside, or InputError for what cannot be."""
+    golden = _read_golden(args.golden) if args.golden else None
+    paths = args.paths or [Path("output")]
+    found = discover(paths, args.expect, args.root)
+    if found.unknown:
+        raise InputError("\n".join(found.unknown))
+    notes = [
+        f"{wrapper}: {len(files)} output(s) set aside, not expected (--expect "
+        f"{','.join(args.expect)}), e.g. {files[0]}"
+        for wrapper, files in found.unexpected.items()
+    ]
+    if not found.groups:
+        raise InputError(f"no Parquet outputs of {', '.join(args.expect)} under "
+                         f"{', '.join(map(str, paths))}")  # fmt: skip
+    return build_report(found.groups, golden, args.expect), notes
+
+
+def _read_golden(path: Path) -> dict[str, str]:
+    try:
+        golden = json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the golden hashes ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(golden, dict):
+        raise InputError(f"{path}: not a JSON object of output: sha256")
+    return golden
+
+
+def _report_dir(args: argparse.Namespace) -> Path:
+    if args.report_dir:
+        return args.report_dir
+    if args.root:
+        return args.root
+    folders = [path for path in args.paths if path.is_dir()]
+    return folders[0] if len(args.paths) == 1 and folders else Path("output")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m compare",
+        prog="parity-compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: output)")
+    parser.add_argument("--expect", type=_wrapper_list, default=list(KNOWN_WRAPPERS),
+                        metavar="W1,W2,...",
+                        help=f"the wrappers that must all have every output "
+                             f"(default: {','.join(KNOWN_WRAPPERS)})")  # fmt: skip
     parser.add_argument("--golden", type=Path, help="committed sha256 of every expected output")
-    parser.add_argument("--report-dir", type=Path, default=Path("output"))
+    parser.add_argument("--root", type=Path,
+                        help="the folder group keys are relative to (default: each folder "
+                             "given, or a file's own folder)")  # fmt: skip
+    parser.add_argument("--report-dir", type=Path)
     parser.add_argument("--bless", type=Path, metavar="FOLDER",
                         help="record FOLDER's reference outputs as the golden hashes")  # fmt: skip
     args = parser.parse_args(argv)
-    try:
-        if args.bless:
-            if not args.golden:
-                parser.error("--bless needs --golden")
+    if args.bless:
+        if not args.golden:
+            parser.error("--bless needs --golden")
+        try:
             return bless(args.bless, args.golden)
-        golden = json.loads(args.golden.read_text()) if args.golden else None
-        groups = discover(args.paths or [Path("output")])
-        if not groups:
-            raise DiscoveryError(f"no Parquet outputs under {', '.join(map(str, args.paths))}")
-        report = build_report(groups, golden)
-    except (DiscoveryError, NotParquetError, FileNotFoundError, json.JSONDecodeError) as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
+        except (InputError, DiscoveryError, NotParquetError) as exc:
+            print(f"bless: error: {exc}".replace("\n", "\nbless: error: "), file=sys.stderr)
+            return 2
+    report_dir = _report_dir(args)
+    for name in REPORTS:  # never a stale verdict: the last report is this run's or none
+        (report_dir / name).unlink(missing_ok=True)
+    try:
+        report, notes = compare(args)
+    except (InputError, DiscoveryError, NotParquetError) as exc:
+        print(f"compare: error: {exc}".replace("\n", "\ncompare: error: "), file=sys.stderr)
         return 2
-    args.report_dir.mkdir(parents=True, exist_ok=True)
-    (args.report_dir / "parity-report.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["set_aside"] = notes
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "parity-report.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
-    (args.report_dir / "parity-report.md").write_text(markdown)
+    (report_dir / "parity-report.md").write_text(markdown)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
             summary.write(markdown)

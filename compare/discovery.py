@@ -1,46 +1,96 @@
 """Finding the outputs and grouping the same logical file from each wrapper.
 
-Two layouts, the ones `make` writes (SPEC §8):
-  <root>/<wrapper>_output.parquet, <wrapper>_output.rejects.parquet   one run per wrapper
-  <root>/<any/path>/<wrapper>/<name>.parquet                           a backfill per wrapper
-A group's key names the logical file: `run/metrics`, `run/rejects`,
+The layouts `make` writes (SPEC §8), relative to the compared folder (the root):
+  <wrapper>_output.parquet, <wrapper>_output.rejects.parquet     one run per wrapper
+  <any/path>/<wrapper>_output[.rejects].parquet                  e.g. date-2024-01-03/: DATE runs
+  [<any/path>/]<wrapper>/<YYYY-MM-DD>[.rejects].parquet          a backfill per wrapper
+A group's key names the logical file: `run/metrics`, `date-2024-01-03/run/rejects`,
 `backfill/2024-01-01/metrics`, ... Manifests are not compared: they may differ by design.
+
+Every other Parquet file (a stray `foo.parquet`, `notes/x.parquet`, `random_output.parquet`,
+a hidden name, a folder named `*.parquet`) is named as unknown, never taken as a wrapper's:
+a gate that guesses can pass by mistake. Outputs of a known wrapper that is not expected
+are set aside and named, not compared.
 """
 
+import os
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-_SINGLE = re.compile(r"^(?P<wrapper>[A-Za-z0-9]+)_output(?P<rejects>\.rejects)?\.parquet$")
+from compare import KNOWN_WRAPPERS
+
+_SINGLE = re.compile(r"^(?P<wrapper>[A-Za-z0-9]+)_output(?:\.rejects)?\.parquet$")
+_DATED = re.compile(r"^\d{4}-\d{2}-\d{2}(?:\.rejects)?\.parquet$")
+LAYOUTS = "<wrapper>_output[.rejects].parquet or <wrapper>/<YYYY-MM-DD>[.rejects].parquet"
 
 
 class DiscoveryError(Exception):
-    """A path given to compare does not exist."""
+    """A path given to compare does not exist, or is not under the root."""
 
 
-def discover(paths: list[Path]) -> dict[str, dict[str, Path]]:
-    """{group key: {wrapper: file}} for every output under `paths` (folders or files)."""
+@dataclass
+class Found:
+    """What discovery saw: the groups to compare and everything it would not compare."""
+
+    groups: dict[str, dict[str, Path]]
+    unknown: list[str] = field(default_factory=list)  # one reason per path, path first
+    unexpected: dict[str, list[Path]] = field(default_factory=dict)  # wrapper: its files
+
+
+def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -> Found:
+    """Every output under `paths` (folders or files) of the `wrappers` expected.
+
+    Keys are relative to `root` (default: each folder given, or a file's own folder), so
+    `compare --root output output/backfill/prefect` keys as `compare output` would.
+    """
     groups: dict[str, dict[str, Path]] = defaultdict(dict)
-    for root in paths:
-        if not root.exists():
-            raise DiscoveryError(f"{root}: no such file or folder")
-        files = [root] if root.is_file() else sorted(root.rglob("*.parquet"))
-        for path in files:
-            if any(part.startswith(".") for part in path.parts[len(root.parts) :]):
-                continue  # temporary files of a write in progress, staging folders
-            key, wrapper = _identify(path, root if root.is_dir() else root.parent)
-            groups[key][wrapper] = path
-    return {key: dict(sorted(members.items())) for key, members in sorted(groups.items())}
+    found = Found(groups={})
+    unexpected: dict[str, list[Path]] = defaultdict(list)
+    for given in paths:
+        if not given.exists():
+            raise DiscoveryError(f"{given}: no such file or folder")
+        base = root or (given if given.is_dir() else given.parent)
+        if _relative(given, base).parts[:1] == ("..",):
+            raise DiscoveryError(f"{given}: not under the root {base}")
+        candidates = [given] if given.is_file() else sorted(given.rglob("*.parquet"))
+        for path in candidates:
+            relative = _relative(path, base)
+            identified = _identify(relative, path, {*KNOWN_WRAPPERS, *wrappers})
+            if isinstance(identified, str):
+                found.unknown.append(identified)
+                continue
+            key, wrapper = identified
+            if wrapper not in wrappers:
+                unexpected[wrapper].append(path)
+            else:
+                groups[key][wrapper] = path
+    found.groups = {key: dict(sorted(members.items())) for key, members in sorted(groups.items())}
+    found.unexpected = dict(sorted(unexpected.items()))
+    return found
 
 
-def _identify(path: Path, root: Path) -> tuple[str, str]:
-    kind = "rejects" if path.name.endswith(".rejects.parquet") else "metrics"
-    single = _SINGLE.match(path.name)
-    if single:
-        prefix = path.parent.relative_to(root).as_posix()
+def _relative(path: Path, base: Path) -> Path:
+    """`path` from `base`, by name only: a symlink is an entry here, not where it points."""
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base)))
+
+
+def _identify(relative: Path, path: Path, known: set[str]) -> tuple[str, str] | str:
+    """(group key, wrapper) for an output's path relative to the root, or why it is none."""
+    if path.is_dir():
+        return f"{path}: a folder named like a Parquet file, not an output"
+    if any(part.startswith(".") for part in relative.parts):
+        return f"{path}: a hidden name, never an output (expected {LAYOUTS})"
+    kind = "rejects" if relative.name.endswith(".rejects.parquet") else "metrics"
+    prefix = relative.parent.as_posix()
+    single = _SINGLE.match(relative.name)
+    if single and single["wrapper"] in known:
         key = "run" if prefix == "." else f"{prefix}/run"
         return f"{key}/{kind}", single["wrapper"]
-    stem = path.name.removesuffix(".parquet").removesuffix(".rejects")
-    folder = path.parent.parent.relative_to(root).as_posix()
-    key = stem if folder == "." else f"{folder}/{stem}"
-    return f"{key}/{kind}", path.parent.name
+    if _DATED.match(relative.name) and relative.parent.name in known:
+        day = relative.name[: len("YYYY-MM-DD")]
+        folder = relative.parent.parent.as_posix()
+        key = day if folder == "." else f"{folder}/{day}"
+        return f"{key}/{kind}", relative.parent.name
+    return f"{path}: not an output of any wrapper (expected {LAYOUTS})"

@@ -10,6 +10,7 @@ A canonical content hash (schema + rows in grain order) beside the byte hash tel
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ SAMPLES = 3
 
 
 class NotParquetError(Exception):
-    """A file to compare cannot be read as Parquet."""
+    """A file to compare cannot be read, read as Parquet, or turned into values."""
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,26 @@ class ParquetFacts:
 
 
 def read_facts(path: Path) -> ParquetFacts:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NotParquetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
         parquet = pq.ParquetFile(path)
         table = parquet.read()
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise NotParquetError(f"{path}: not a Parquet file ({exc})") from None
     grain = GRAINS["rejects" if path.name.endswith(".rejects.parquet") else "metrics"]
     if not set(grain) <= set(table.column_names):
         grain = tuple(table.column_names)
+    try:  # every later step reads Python values: a value with none fails here, named
+        content_sha256 = _content_sha256(table, grain)
+    except (ValueError, OverflowError, pa.ArrowException) as exc:
+        raise NotParquetError(f"{path}: holds a value that cannot be read ({exc})") from None
     return ParquetFacts(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
-        content_sha256=_content_sha256(table, grain),
+        content_sha256=content_sha256,
         table=table,
         metadata=parquet.metadata,
         grain=grain,
@@ -151,9 +159,16 @@ def _schema_differences(left: pa.Schema, right: pa.Schema) -> list[str]:
 
 def _row_differences(reference: ParquetFacts, other: ParquetFacts) -> list[str]:
     grain = reference.grain
-    left = {_key(row, grain): row for row in reference.table.to_pylist()}
-    right = {_key(row, grain): row for row in other.table.to_pylist()}
-    details = [f"rows: {len(left)} vs {len(right)} (keyed on {', '.join(grain)})"]
+    left_rows, right_rows = reference.table.to_pylist(), other.table.to_pylist()
+    left = {_key(row, grain): row for row in left_rows}
+    right = {_key(row, grain): row for row in right_rows}
+    details = [f"rows: {len(left_rows)} vs {len(right_rows)} (keyed on {', '.join(grain)})"]
+    for side, rows in (("reference", left_rows), ("other", right_rows)):
+        counts = Counter(_key(row, grain) for row in rows)
+        repeated = sorted((key for key, count in counts.items() if count > 1), key=str)
+        if repeated:
+            shown = ", ".join(f"{key} x{counts[key]}" for key in repeated[:SAMPLES])
+            details.append(f"{len(repeated)} key(s) duplicated in {side}, e.g. {shown}")
     for side, only in (("reference only", left.keys() - right.keys()),
                        ("other only", right.keys() - left.keys())):  # fmt: skip
         if only:

@@ -24,7 +24,8 @@ def _cells(report: dict, group: dict) -> list[str]:
 
 
 def _problems(report: dict) -> list[str]:
-    lines = []
+    lines = [f"{wrapper}: no outputs at all (expected: {', '.join(report['wrappers'])})"
+             for wrapper in report["wrappers_without_outputs"]]  # fmt: skip
     for group in report["groups"]:
         for wrapper, result in group["against_baseline"].items():
             if result["verdict"] != "identical":
@@ -52,7 +53,8 @@ def render_console(report: dict) -> str:
     for group in report["groups"]:
         cells = "  ".join(f"{cell:>9}" for cell in _cells(report, group))
         lines.append(f"{group['key']:<{width}}  {cells}")
-    lines += ["", LEGEND + ", ! not the golden sha256", *_problems(report), ""]
+    lines += ["", LEGEND + ", ! not the golden sha256", *_problems(report),
+              *report.get("set_aside", []), ""]  # fmt: skip
     groups = len(report["groups"])
     if report["verdict"] == "identical":
         lines.append(f"VERDICT: IDENTICAL: {groups} outputs, byte for byte, across "
@@ -74,7 +76,7 @@ def render_markdown(report: dict) -> str:
     ]
     for group in report["groups"]:
         lines.append(f"| `{group['key']}` | " + " | ".join(_cells(report, group)) + " |")
-    problems = _problems(report)
+    problems = _problems(report) + report.get("set_aside", [])
     if problems:
         lines += ["", "```", *problems, "```"]
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,12 @@ def outputs(tmp_path, reference_files) -> Path:
     return folder
 
 
-def compare(*args: str | Path, cwd: Path = PROJECT) -> tuple[int, str, dict | None]:
+def compare(
+    *args: str | Path, cwd: Path = PROJECT, expect: str | None = "reference,prefect"
+) -> tuple[int, str, dict | None]:
+    """`python -m compare ARGS`, by default expecting the two wrappers `outputs` holds."""
+    if expect and "--bless" not in args:
+        args = (*args, "--expect", expect)
     result = subprocess.run(
         [sys.executable, "-m", "compare", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, check=False,
@@ -186,8 +192,181 @@ def test_golden_outputs_that_were_not_produced_are_a_mismatch(outputs, tmp_path)
 
 def test_the_committed_golden_hashes_are_the_reference_outputs_of_the_sample(reference_files):
     golden = json.loads((PROJECT / "compare" / "golden.json").read_text())
-    code, text, _ = compare(reference_files, "--report-dir", reference_files / "report")
+    code, text, _ = compare(reference_files, "--report-dir", reference_files / "report",
+                            expect="reference")  # fmt: skip
     assert code == 0, text
     for name, key in (("reference_output.parquet", "run/metrics"),
                       ("reference_output.rejects.parquet", "run/rejects")):  # fmt: skip
         assert hashlib.sha256((reference_files / name).read_bytes()).hexdigest() == golden[key]
+
+
+# The gate knows which wrappers it expects (issue 12, item 13).
+
+
+def test_reference_outputs_alone_are_a_mismatch_naming_each_missing_one(tmp_path, reference_files):
+    code, text, report = compare(reference_files, "--report-dir", tmp_path / "report",
+                                 expect=None)  # fmt: skip
+    assert code == 1, text
+    assert report["verdict"] == "mismatch"
+    for wrapper in ("prefect", "dagster", "airflow"):
+        assert f"{wrapper}: no outputs at all" in text
+        assert f"run/metrics: {wrapper} produced no such output" in text
+    assert "VERDICT: MISMATCH" in text
+
+
+def test_a_wrapper_that_wrote_nothing_is_named_when_expected(outputs, tmp_path):
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report",
+                            expect="reference,prefect,dagster")  # fmt: skip
+    assert code == 1
+    assert "dagster: no outputs at all (expected: reference, dagster, prefect)" in text
+    assert "run/rejects: dagster produced no such output" in text
+
+
+def test_outputs_of_a_wrapper_not_expected_are_set_aside_and_named(outputs, tmp_path):
+    for suffix in (".parquet", ".rejects.parquet"):
+        shutil.copyfile(outputs / f"prefect_output{suffix}", outputs / f"dagster_output{suffix}")
+    code, text, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 0, text
+    assert report["wrappers"] == ["reference", "prefect"]
+    assert "dagster: 2 output(s) set aside, not expected (--expect reference,prefect)" in text
+
+
+# Never a stale verdict (item 14).
+
+
+def test_a_comparison_that_errors_leaves_no_earlier_report_behind(outputs, tmp_path):
+    report_dir = tmp_path / "report"
+    assert compare(outputs, "--report-dir", report_dir)[0] == 0
+    assert (report_dir / "parity-report.md").exists()
+    (outputs / "prefect_output.parquet").write_bytes(b"PAR1 not really")
+    code, _, report = compare(outputs, "--report-dir", report_dir)
+    assert code == 2
+    assert report is None
+    assert sorted(report_dir.iterdir()) == []
+
+
+# Whatever is under the compared folder: one line and exit 2, never a traceback (item 15).
+
+
+def _one_error_line(text: str) -> str:
+    assert "Traceback" not in text, text
+    (line,) = text.splitlines()
+    assert line.startswith("compare: error: "), line
+    return line
+
+
+def test_a_stray_parquet_file_at_the_root_is_named(outputs, tmp_path):
+    shutil.copyfile(outputs / "prefect_output.parquet", outputs / "foo.parquet")
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{outputs / 'foo.parquet'}: not an output of any wrapper" in _one_error_line(text)
+
+
+def test_a_folder_named_like_an_output_is_named(outputs, tmp_path):
+    (outputs / "prefect_output.parquet").unlink()
+    (outputs / "prefect_output.parquet").mkdir()
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{outputs / 'prefect_output.parquet'}: a folder" in _one_error_line(text)
+
+
+@pytest.mark.parametrize("name", ["notes/x.parquet", "random_output.parquet",
+                                  "prefect/notes.parquet", ".prefect_output.parquet"])  # fmt: skip
+def test_a_parquet_file_in_no_known_layout_is_never_taken_as_a_wrapper(outputs, tmp_path, name):
+    (outputs / name).parent.mkdir(exist_ok=True)
+    shutil.copyfile(outputs / "prefect_output.parquet", outputs / name)
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert _one_error_line(text).startswith(f"compare: error: {outputs / name}: ")
+
+
+def test_every_unknown_file_is_named_on_its_own_line(outputs, tmp_path):
+    for name in ("foo.parquet", "bar.parquet"):
+        shutil.copyfile(outputs / "prefect_output.parquet", outputs / name)
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert [line.split(": ")[2] for line in text.splitlines()] == [
+        str(outputs / "bar.parquet"),
+        str(outputs / "foo.parquet"),
+    ]
+
+
+def test_a_truncated_parquet_file_is_an_input_error(outputs, tmp_path):
+    path = outputs / "prefect_output.parquet"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{path}: not a Parquet file" in _one_error_line(text)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_an_unreadable_parquet_file_is_an_input_error(outputs, tmp_path):
+    path = outputs / "prefect_output.parquet"
+    path.chmod(0)
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{path}: cannot read it (Permission denied)" in _one_error_line(text)
+
+
+def test_an_output_that_cannot_be_opened_is_an_input_error(outputs, tmp_path):
+    path = outputs / "prefect_output.parquet"
+    path.unlink()
+    path.symlink_to(tmp_path / "gone.parquet")  # what root, too, cannot read
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    assert f"{path}: cannot read it (No such file or directory)" in _one_error_line(text)
+
+
+def test_a_date_no_reader_can_convert_is_an_input_error(outputs, tmp_path):
+    table = _metrics(outputs)
+    year_zero = -719_162 - 366  # days from 1970-01-01 back to 0000-01-01, which Python has not
+    dates = pa.array([year_zero, *table["event_date"].cast(pa.int32()).to_pylist()[1:]],
+                     pa.date32())  # fmt: skip
+    path = outputs / "prefect_output.parquet"
+    pq.write_table(table.set_column(0, table.schema.field("event_date"), dates), path)
+    code, text, _ = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 2
+    line = _one_error_line(text)
+    assert f"{path}: holds a value that cannot be read (" in line and "out of range" in line
+
+
+def test_a_duplicated_row_is_named_as_such(outputs, tmp_path):
+    table = _metrics(outputs)
+    twice = pa.concat_tables([table.slice(0, 1), table.slice(0, table.num_rows - 1)])
+    write_parquet(twice, METRICS_SCHEMA, str(outputs / "prefect_output.parquet"))
+    code, _, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    details = report["groups"][0]["against_baseline"]["prefect"]["details"]
+    rows = table.num_rows
+    assert details[0] == f"rows: {rows} vs {rows} (keyed on event_date, country, event_type)"
+    assert details[1] == f"1 key(s) duplicated in other, e.g. {_key(table, 0)} x2"
+
+
+def test_no_outputs_names_the_default_folder(tmp_path):
+    (tmp_path / "output").mkdir()
+    code, text, _ = compare(cwd=tmp_path, expect=None)
+    assert code == 2
+    assert _one_error_line(text) == (
+        "compare: error: no Parquet outputs of reference, prefect, dagster, airflow under output"
+    )
+
+
+def test_a_run_for_one_date_is_its_own_group(outputs, tmp_path, reference_files):
+    dated = outputs / "date-2024-01-03"
+    dated.mkdir()
+    shutil.copyfile(outputs / "prefect_output.parquet", dated / "prefect_output.parquet")
+    code, text, report = compare(outputs, "--report-dir", tmp_path / "report")
+    assert code == 1
+    assert "date-2024-01-03/run/metrics: reference produced no such output" in text
+    verdicts = {group["key"]: group["verdict"] for group in report["groups"]}
+    assert verdicts == {"date-2024-01-03/run/metrics": "mismatch",
+                        "run/metrics": "identical", "run/rejects": "identical"}  # fmt: skip
+
+
+def test_keys_are_relative_to_the_root_when_files_are_named(outputs, tmp_path):
+    golden = PROJECT / "compare" / "golden.json"
+    code, text, _ = compare("--root", outputs, outputs / "reference_output.parquet",
+                            outputs / "prefect_output.parquet", "--golden", golden)  # fmt: skip
+    report = json.loads((outputs / "parity-report.json").read_text())  # the root's folder
+    assert [group["key"] for group in report["groups"]] == ["run/metrics"]
+    assert code == 1 and "run/rejects: expected by the golden hashes but not produced" in text
