@@ -62,8 +62,8 @@ def read_events_csv(
 ) -> CsvSummary[BlockResult]:
     """Stream the well-formed records of `path` (raw text, required columns) to `on_batch`.
 
-    Streaming keeps memory to one block of raw text at a time. Raises InputFileError naming
-    the file and the problem.
+    Streaming keeps memory to the blocks of raw text pyarrow holds (it reads up to 32 blocks
+    ahead of the parser). Raises InputFileError naming the file and the problem.
     """
     with InputFile(path) as source:
         block_size = _BLOCK
@@ -112,13 +112,14 @@ def _read_pass(
 def _read_header(stream: CheckedStream, path: str) -> list[str]:
     """The header's names, trimmed as in SPEC §2, checked for the required columns.
 
-    The header is parsed from bytes peeked at in the stream (pyarrow reads them again), in a
-    window that grows until it holds the whole first record: a header name of any size.
+    The header is parsed from bytes peeked at in the stream, which hands them on to pyarrow
+    after, in a window that grows until it holds the whole first record: a header name of
+    any size.
     """
     window = _HEADER_WINDOW
     while True:
         ahead = stream.peek(window)
-        text = ahead[:window].decode("utf-8", "ignore")  # checked already; drops a cut character
+        text = ahead.decode("utf-8", "ignore")  # checked already; drops a cut last character
         text = text.removeprefix("\ufeff")
         lines = io.StringIO(text, newline="")
         _allow_csv_fields_of(len(text))

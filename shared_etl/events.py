@@ -62,6 +62,8 @@ class _CheckedBlock:
 
 
 def _check_block(records: pa.Table) -> _CheckedBlock:
+    """Validate one block as the reader streams it. The result is returned, not kept here:
+    the reader holds it, so a pass the reader starts again leaves nothing behind."""
     validated = validate(records)
     rejected = validated.reason != VALID
     reasons = np.asarray(REJECT_REASONS, dtype=object)[validated.reason[rejected]]
