@@ -95,7 +95,7 @@ def _submit_and_follow(deployment: str, parameters: dict) -> None:
     _say(f"submitted {deployment} as flow run {flow_run.id} ({url})")
     with get_client(sync_client=True) as client:
         try:
-            state = _follow(client, flow_run.id)
+            state = _follow(client, flow_run.id, deployment)
         except BaseException:
             client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
             raise
@@ -104,7 +104,7 @@ def _submit_and_follow(deployment: str, parameters: dict) -> None:
     raise _pipeline_error(state.message or state.name, flow_run.id)
 
 
-def _follow(client: SyncPrefectClient, flow_run_id: UUID):
+def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str):
     """Poll the flow run and its task runs, print every state change; the final state."""
     deadline = time.monotonic() + TIMEOUT
     seen: dict[UUID, str] = {}
@@ -112,8 +112,9 @@ def _follow(client: SyncPrefectClient, flow_run_id: UUID):
     while True:
         flow_run = client.read_flow_run(flow_run_id)
         task_runs = client.read_task_runs(flow_run_filter=only_this_run)
-        for run in [*sorted(task_runs, key=lambda run: run.expected_start_time), flow_run]:
-            _report(seen, run)
+        for task_run in sorted(task_runs, key=lambda run: run.expected_start_time):
+            _report(seen, task_run, f"task {task_run.name}")
+        _report(seen, flow_run, f"flow run {deployment}")
         if flow_run.state is not None and flow_run.state.is_final():
             return flow_run.state
         if time.monotonic() > deadline:
@@ -124,17 +125,17 @@ def _follow(client: SyncPrefectClient, flow_run_id: UUID):
         time.sleep(POLL_SECONDS)
 
 
-def _report(seen: dict, run) -> None:
-    if run.state is None:
+def _report(seen: dict, run, what: str) -> None:
+    """One line per new state of `run` (a retry is a new state with a higher run_count)."""
+    if run.state is None or seen.get(run.id) == (run.state.name, run.run_count):
         return
-    label = f"{run.state.name} {run.run_count}"
-    if seen.get(run.id) == label:
+    seen[run.id] = (run.state.name, run.run_count)
+    if run.state.name == "AwaitingRetry":
+        _say(f"{what}: attempt {run.run_count} failed, retrying")
         return
-    seen[run.id] = label
-    kind = "task" if hasattr(run, "task_key") else "flow"
     attempt = f" (attempt {run.run_count})" if run.run_count > 1 else ""
-    message = f": {run.state.message}" if run.state.message and not run.state.is_completed() else ""
-    _say(f"{kind} {run.name}: {run.state.name}{attempt}{message}")
+    message = f": {run.state.message}" if run.state.is_failed() or run.state.is_crashed() else ""
+    _say(f"{what}: {run.state.name}{attempt}{message}")
 
 
 def _say(line: str) -> None:
