@@ -6,8 +6,9 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
-from stack import layout, orchestrators, postgres, processes, settings, supervisor
+from stack import layout, locks, orchestrators, postgres, processes, settings, supervisor
 from stack.errors import StackError
 
 SUPERVISORD_TIMEOUT = 30.0
@@ -127,16 +128,22 @@ def status() -> int:
 
 def run_with_stack(command: list[str]) -> int:
     """COMMAND with the stack up: if it was down, up first and down afterwards, whatever
-    COMMAND's outcome; the exit status is COMMAND's."""
-    was_up = supervisor.pid() is not None
-    if not was_up:
-        print("stack: down, starting it for this command (make down is run afterwards)")
-    up()
-    try:
-        return subprocess.run(command, check=False).returncode
-    finally:
-        if not was_up:
-            down()
+    COMMAND's outcome, but only once every other command using the stack has finished;
+    the exit status is COMMAND's."""
+    with ExitStack() as held:
+        with locks.changing():
+            was_up = supervisor.pid() is not None
+            if not was_up:
+                print("stack: down, starting it for this command (and stopping it after)")
+            up()
+            held.enter_context(locks.using())
+        try:
+            return subprocess.run(command, check=False).returncode
+        finally:
+            held.close()
+            if not was_up:
+                with locks.changing(), locks.using(exclusive=True):
+                    down()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,11 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            print_urls(up())
+            with locks.changing():
+                values = up()
+            print_urls(values)
             print(f"stack: up ({time.monotonic() - started:.1f} s); make status, make down")
         elif args.command == "down":
             started = time.monotonic()
-            down()
+            with locks.changing():
+                down()
             print(f"stack: down ({time.monotonic() - started:.1f} s), nothing left running")
         elif args.command == "status":
             return status()

@@ -111,21 +111,23 @@ def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(api, tmp
     assert not output.parent.exists() or list(output.parent.iterdir()) == []
 
 
-def test_runs_submitted_together_are_taken_by_both_workers(api, truth, tmp_path):
-    outputs = [tmp_path / f"side-{n}" / "prefect_output.parquet" for n in (1, 2)]
+def side_by_side(outputs: list[Path]) -> None:
+    """`make prefect MODE=deployed` for each output at once; all must succeed."""
     makes = [
         subprocess.Popen(
             ["make", "--no-print-directory", "prefect", "MODE=deployed", f"OUTPUT={output}"],
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for output in outputs
-    ]
+    ]  # fmt: skip
     for process in makes:
         log = process.communicate(timeout=900)[0]
         assert process.returncode == 0, log
+
+
+def test_runs_submitted_together_are_taken_by_both_workers(api, truth, tmp_path):
+    outputs = [tmp_path / f"side-{n}" / "prefect_output.parquet" for n in (1, 2)]
+    side_by_side(outputs)
     workers = set()
     for output in outputs:
         assert_same_parquet(output, truth / "sample.parquet")
@@ -137,12 +139,12 @@ def test_runs_submitted_together_are_taken_by_both_workers(api, truth, tmp_path)
     assert workers == {"worker-1", "worker-2"}
 
 
-def test_with_the_stack_down_a_run_starts_it_and_stops_it_again(truth, tmp_path):
+def test_with_the_stack_down_runs_start_it_share_it_and_stop_it_after_the_last(truth, tmp_path):
     assert make("down").returncode == 0
-    output = tmp_path / "prefect_output.parquet"
-    result = deployed("prefect", f"OUTPUT={output}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert_same_parquet(output, truth / "sample.parquet")
+    outputs = [tmp_path / f"side-{n}" / "prefect_output.parquet" for n in (1, 2)]
+    side_by_side(outputs)
+    for output in outputs:
+        assert_same_parquet(output, truth / "sample.parquet")
     assert stack_processes() == []
 
 
