@@ -80,6 +80,24 @@ def _bring_up(binaries: layout.Binaries, values: dict[str, str]) -> None:
         futures = [pool.submit(orchestrators.bring_up, each, values, environment) for each in found]
         for future in futures:
             future.result()
+    _all_running(SERVICE_TIMEOUT)
+
+
+def _all_running(timeout: float) -> None:
+    """Every program past supervisor's start-up check (startsecs) and RUNNING."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = supervisor.processes()
+        if not any(info["statename"] in ("STARTING", "BACKOFF") for info in found):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for info in found:
+        if info["statename"] != "RUNNING":
+            group, program = info["group"], info["name"]
+            name = program if group == program else f"{group}:{program}"
+            raise StackError(f"{name} is {info['statename']}; see {info['stdout_logfile']}")
 
 
 def print_urls(values: dict[str, str]) -> None:
@@ -112,6 +130,11 @@ def down(quiet: bool = False) -> None:
 
 def status() -> int:
     if supervisor.pid() is None or not supervisor.answers():
+        leftovers = processes.of_stack()
+        if leftovers:
+            print(f"stack: supervisord is gone but {len(leftovers)} of its processes run:"
+                  " make down stops them")  # fmt: skip
+            return 1
         print("stack: down (make up starts it)")
         return 0
     values = settings.read()

@@ -49,7 +49,8 @@ def of_stack() -> dict[int, str]:
         if _stat(int(proc.name))[:1] in ([], ["Z"]):
             continue  # gone, or a zombie waiting for its parent: nothing runs
         with contextlib.suppress(OSError):
-            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            found[int(proc.name)] = command
     return found
 
 
