@@ -27,13 +27,18 @@ def missing_services() -> str | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def services_installed():
-    """Skip without the servers; afterwards, stop the stack unless it ran before the tests."""
+def services_installed() -> None:
     reason = missing_services()
     if reason:
         pytest.skip(reason)
     result = make("setup")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_stopped_after(services_installed):
+    """After each module, stop the stack unless it ran before: the local-mode tests that
+    follow check that no orchestrator process is left running, and the stack's would be."""
     was_up = "RUNNING" in make("status").stdout
     yield
     if not was_up:
