@@ -46,7 +46,9 @@ def up() -> dict[str, str]:
     started_here = False
     if supervisor.pid() is not None and supervisor.answers():
         values = settings.read()
-        if values and _healthy(values):
+        if not values:
+            raise StackError(f"supervisord runs but {layout.ENV_FILE} is gone: make down; make up")
+        if _healthy(values):
             return values
     else:
         for folder in (layout.STATE, layout.LOGS, layout.HOME, layout.REDIS_DIR):
