@@ -7,6 +7,8 @@
 #                   (with DATE and no OUTPUT: output/date-<DATE>/<wrapper>_output.parquet)
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
+#   make up | status | down                                           the deployed stack (stack/)
+#   make <wrapper> MODE=deployed ..., make backfill-<wrapper> MODE=deployed ...   through the stack
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,6 +25,11 @@ OUTPUT_ROOT ?= output
 OUTPUT_DIR ?= $(OUTPUT_ROOT)/backfill
 # The wrappers `make compare` and `make all` expect (all four when empty), e.g. "reference prefect".
 EXPECT ?=
+# local: each orchestrator in one process (SQLite); deployed: submitted to the stack (make up).
+MODE ?= local
+ifeq ($(filter $(MODE),local deployed),)
+$(error MODE must be local or deployed, not "$(MODE)")
+endif
 
 # The committed sample: `make data` regenerates exactly these bytes.
 SAMPLE := data/synthetic_events.csv
@@ -37,7 +44,7 @@ PYTHON ?= python3
 VENVS := $(CURDIR)/.venvs
 STATE := $(CURDIR)/.state
 UV := $(VENVS)/tools/bin/uv
-ENVIRONMENTS := reference prefect airflow dagster
+ENVIRONMENTS := reference prefect airflow dagster stack
 
 # Every run keeps its files inside the project: staging here, orchestrator state beside it.
 export ETL_STAGING_ROOT := $(STATE)/staging
@@ -49,10 +56,12 @@ SYNC_reference := --group dev --group bench
 SYNC_prefect := --no-default-groups --extra prefect
 SYNC_airflow := --no-default-groups --extra airflow
 SYNC_dagster := --no-default-groups --extra dagster
+SYNC_stack := --only-group stack
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
+STACK := $(VENVS)/stack/bin/python -m stack
 
-.PHONY: help setup data all compare bless docker-all test bench clean
+.PHONY: help setup data all compare bless docker-all test bench clean up down status
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -83,18 +92,29 @@ RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
 RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 
+# MODE=deployed: the same flags, submitted to the running stack by RUN_<wrapper>_deployed.
+# `stack exec` starts the stack first if it is down, and stops it again afterwards.
+# The reference runner has no orchestrator: it runs as it does in local mode.
+RUN_prefect_deployed := $(VENVS)/prefect/bin/python prefect/run_deployed.py
+RUN_local = $(RUN_$(1))
+RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
+	$(or $(RUN_$(1)_deployed),$(error $(1) has no deployed mode yet (issue 14))))
+# Deployed mode needs every environment: the stack runs each orchestrator's services.
+NEEDS_deployed := setup
+
 # Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own
 # folder by default, so it never replaces the all-dates outputs compare holds side by side.
-$(WRAPPERS): %: $(VENVS)/%/.synced
+$(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))
 	$(if $(OUTPUT),@$(call refuse_hidden,OUTPUT,$(OUTPUT)))
-	$(RUN_$@) --input-path "$(INPUT)" \
+	$(call RUN_$(MODE),$@) --input-path "$(INPUT)" \
 		--output-path "$(or $(OUTPUT),$(OUTPUT_ROOT)/$(if $(DATE),date-$(DATE)/)$@_output.parquet)" \
 		$(if $(DATE),--date "$(DATE)")
 
-$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE))
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
 	@$(call refuse_hidden,OUTPUT_DIR,$(OUTPUT_DIR))
-	$(RUN_$*) --input-path "$(INPUT)" --start "$(START)" --end "$(END)" --output-dir "$(OUTPUT_DIR)/$*"
+	$(call RUN_$(MODE),$*) --input-path "$(INPUT)" --start "$(START)" --end "$(END)" \
+		--output-dir "$(OUTPUT_DIR)/$*"
 
 # A hidden name (OUTPUT=dir/.parquet) is skipped by every listing, compare's included: refused.
 define refuse_hidden
@@ -152,6 +172,14 @@ docker-all:
 	rm -rf output; mkdir -p output
 	docker compose build
 	docker compose run --rm compare
+
+# The deployed stack (stack/, ../shared/SPEC.md §8): up is idempotent and prints every URL;
+# down stops everything up started and checks that nothing is left running.
+up: setup
+	$(STACK) up
+
+down status: $(VENVS)/stack/.synced
+	$(STACK) $@
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .
