@@ -110,6 +110,34 @@ def staging_area(context: dg.InitResourceContext) -> Iterator[str]:
         yield area
 
 
+# Variables a launched run carries as tags `etl/<NAME>`: the DefaultRunLauncher starts every
+# run's process with the code server's environment, so a caller's variable travels this way.
+RUN_VARIABLES = ("ETL_FAIL_ATTEMPTS",)
+RUN_VARIABLE_TAG = "etl/{}"
+
+
+@dg.resource
+def run_variables(context: dg.InitResourceContext) -> Iterator[None]:
+    """Set the run's `etl/<NAME>` tags as variables of the process executing it, for the run.
+
+    That process runs this run alone (in-process executor, one run per launched process), so
+    the change is the run's own; in local mode no such tag is given and nothing changes.
+    """
+    tags = context.run.tags if context.run else {}
+    given = {name: tags[RUN_VARIABLE_TAG.format(name)] for name in RUN_VARIABLES
+             if RUN_VARIABLE_TAG.format(name) in tags}  # fmt: skip
+    before = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dg.op(retry_policy=RETRY)
 def prepare(context: dg.OpExecutionContext, config: PrepareConfig, staging: dg.ResourceParam[str]
             ) -> dict:  # fmt: skip
@@ -122,12 +150,12 @@ def prepare(context: dg.OpExecutionContext, config: PrepareConfig, staging: dg.R
     return prepared.to_dict()
 
 
-@dg.op(retry_policy=RETRY)
+@dg.op(retry_policy=RETRY, required_resource_keys={"run_variables"})
 def aggregate(context: dg.OpExecutionContext, config: AggregateConfig, prepared: dict) -> dict:
     return _aggregate(context, prepared, [(config.output_path, config.date)])
 
 
-@dg.op(retry_policy=RETRY)
+@dg.op(retry_policy=RETRY, required_resource_keys={"run_variables"})
 def aggregate_each_day(
     context: dg.OpExecutionContext, config: AggregateEachDayConfig, prepared: dict
 ) -> dict:
@@ -204,7 +232,11 @@ BACKFILL = dg.define_asset_job("events_daily_metrics", selection=[daily_metrics]
 defs = dg.Definitions(
     assets=[metrics, daily_metrics],
     jobs=[ONE_RUN, BACKFILL],
-    resources={"io_manager": dg.mem_io_manager, "staging": staging_area},
+    resources={
+        "io_manager": dg.mem_io_manager,
+        "staging": staging_area,
+        "run_variables": run_variables,
+    },
     executor=dg.in_process_executor,
     loggers={"console": stdout_console},
 )
