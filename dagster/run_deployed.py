@@ -94,6 +94,7 @@ query Failures($runId: ID!) {
     ... on EventConnection {
       events {
         __typename
+        ... on MessageEvent { message }
         ... on StepEvent { stepKey }
         ... on ErrorEvent { error { className message causes { className message } } }
       }
@@ -267,7 +268,7 @@ def _say(line: str) -> None:
 def run_error(run_id: str) -> PipelineError:
     """The error behind a failed run, from Dagster's event log through the API, as local mode
     gives it (definitions.pipeline_error): the shared_etl error raised in the run (message and
-    exit code), else where it failed and the error's last line."""
+    exit code), else where it failed and the error's last line, else how its process ended."""
     logs = graphql(FAILURES, {"runId": run_id})["logsForRun"]
     events = [
         event
@@ -286,6 +287,16 @@ def run_error(run_id: str) -> PipelineError:
         where = events[0].get("stepKey") or events[0]["__typename"]
         cause = events[0]["error"]["message"].strip().splitlines()[-1]
         return PipelineError(f"dagster run {run_id} failed at {where}: {cause}")
+    # No error recorded: the run's process died (a kill, the OOM killer); Dagster's engine
+    # event says how ("Run execution process for … was terminated by signal 9 (SIGKILL)").
+    engine = [
+        event["message"]
+        for event in logs.get("events", [])
+        if event["__typename"] == "EngineEvent" and "process" in event.get("message", "")
+    ]
+    if engine:
+        detail = engine[-1].removeprefix("[DagsterApiServer] ").split(". ")[0]
+        return PipelineError(f"dagster run {run_id} failed: {detail}")
     return PipelineError(f"dagster run {run_id} failed: see {_ui(f'/runs/{run_id}')}")
 
 

@@ -4,10 +4,13 @@ per run) write the reference runner's bytes. What ran, and how often, is read fr
 own API and its event log in PostgreSQL, never from our code."""
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +191,56 @@ def test_two_deployed_runs_side_by_side_each_write_their_own_inputs_bytes(graphq
     for name in runs:
         assert_same_parquet(tmp_path / name / "out.parquet", truth / f"{name}.parquet")
         run_id(tmp_path / name / "out.parquet")
+
+
+def _run_process(graphql, run: str, seconds: float = 300) -> int:
+    """The pid of the process executing `run`, as Dagster's event log names it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for event in graphql(MESSAGES, id=run)["logsForRun"]["events"]:
+            if found := re.match(r"Executing steps in process \(pid: (\d+)\)",
+                                 event.get("message", "")):  # fmt: skip
+                return int(found.group(1))
+        time.sleep(0.2)
+    raise AssertionError(f"run {run} did not start executing within {seconds} s")
+
+
+def test_a_run_worker_killed_mid_run_fails_the_run_in_one_line_and_the_next_run_passes(
+    graphql, tmp_path
+):
+    source = tmp_path / "large.csv"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "300000", "--seed", "7",
+         "--start", "2024-03-01", "--days", "7", "--output", str(source)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+    output = tmp_path / "out" / "large.parquet"
+    command = [str(PYTHON), "dagster/run_deployed.py", "--input-path", str(source),
+               "--output-path", str(output)]  # fmt: skip
+    client = subprocess.Popen(command, cwd=PROJECT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    launched = client.stdout.readline()
+    run = re.search(r"as run ([0-9a-f-]{36})", launched).group(1)
+    os.kill(_run_process(graphql, run), signal.SIGKILL)
+    stdout, stderr = client.communicate(timeout=900)
+    assert client.returncode == 1, stdout + stderr
+    assert stderr.splitlines() == [
+        f"error: dagster run {run} failed: Run execution process for {run} was terminated"
+        " by signal 9 (SIGKILL)"
+    ]
+    assert graphql(RUN, id=run)["runOrError"]["status"] == "FAILURE"
+    assert not output.parent.exists() or list(output.parent.iterdir()) == []
+
+    again = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_same_parquet(output, run_reference_of(source, tmp_path / "reference.parquet"))
+    run_id(output)
+
+
+def run_reference_of(source: Path, output: Path) -> Path:
+    result = run_reference("--input-path", str(source), "--output-path", str(output))
+    assert result.returncode == 0, result.stderr
+    return output
 
 
 RUNS = """query($ids: [String!]) { runsOrError(filter: {runIds: $ids}) {
