@@ -32,15 +32,14 @@ def test_dagster_asset_materialize_writes_the_reference_bytes(tmp_path):
     (home / "dagster.yaml").write_text((PROJECT / "dagster" / "dagster.yaml").read_text())
     one = tmp_path / "one.parquet"
     materialize(
-        home, "--select", "prepared_events,metrics",
-        config={"prepared_events": {"config": {"input_path": str(SAMPLE)}},
-                "metrics": {"config": {"output_path": str(one), "date": "2024-01-03"}}},
+        home, "--select", "metrics",
+        config={"metrics": {"config": {"input_path": str(SAMPLE), "output_path": str(one),
+                                       "date": "2024-01-03"}}},
     )  # fmt: skip
     materialize(
-        home, "--select", "prepared_events,daily_metrics",
-        "--partition-range", "2024-01-02...2024-01-03",
-        config={"prepared_events": {"config": {"input_path": str(SAMPLE)}},
-                "daily_metrics": {"config": {"output_dir": str(tmp_path / "days")}}},
+        home, "--select", "daily_metrics", "--partition-range", "2024-01-02...2024-01-03",
+        config={"daily_metrics": {"config": {"input_path": str(SAMPLE),
+                                             "output_dir": str(tmp_path / "days")}}},
     )  # fmt: skip
     for date in ("2024-01-02", "2024-01-03"):
         reference(tmp_path / f"reference-{date}.parquet", date)

@@ -26,11 +26,12 @@ def _prefect_attempts(manifest: dict) -> int:
 
 
 def _dagster_attempts(manifest: dict) -> int:
-    """STEP_START plus STEP_RESTARTED of the metrics step in Dagster's own event log."""
+    """STEP_START plus STEP_RESTARTED of the metrics asset's aggregate step in Dagster's
+    own event log."""
     run_id = manifest["orchestrator"]["run_id"]
     with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{run_id}.db") as db:
         (count,) = db.execute(
-            "SELECT count(*) FROM event_logs WHERE step_key = 'metrics'"
+            "SELECT count(*) FROM event_logs WHERE step_key = 'metrics.aggregate'"
             " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')"
         ).fetchone()
     return count
