@@ -31,11 +31,19 @@ for _name, _value in {
 # Prefect creates its home without parents: on a fresh clone .state/ does not exist yet.
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
+import ctypes  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+from functools import partial  # noqa: E402
+from unittest import mock  # noqa: E402
 
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run, task_run  # noqa: E402
+from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 import prefect  # noqa: E402
@@ -51,6 +59,21 @@ def _retryable(task, run, state) -> bool:
     """Retry only what may pass next time (shared_etl.is_retryable)."""
     error = state.data if isinstance(state.data, BaseException) else None
     return error is None or shared_etl.is_retryable(error)
+
+
+class _PipelineErrorsAsOneLine(logging.Filter):
+    """Prefect logs a failed flow or task with its traceback; a pipeline error's message
+    already names the file or step and the cause, so its log record keeps that one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, shared_etl.PipelineError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _logger in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_logger).addFilter(_PipelineErrorsAsOneLine())
 
 
 _TASK_OPTIONS = {
@@ -102,7 +125,7 @@ def aggregate(prepared: dict, output_path: str, date: str | None) -> dict:
 @flow(name="events-daily-metrics", flow_run_name="events-daily-metrics")
 def events_daily_metrics(input_path: str, output_path: str, date: str | None = None) -> dict:
     """One run: all dates, or the one UTC `date`."""
-    shared_etl.check_output_path(output_path)
+    shared_etl.check_output_path(output_path)  # before the input is read
     shared_etl.parse_date(date)
     staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
     try:
@@ -119,14 +142,50 @@ def events_daily_metrics(input_path: str, output_path: str, date: str | None = N
 def events_backfill(input_path: str, start: str, end: str, output_dir: str) -> list[dict]:
     """Prepare once, then one concurrent `aggregate` per date from `start` to `end`."""
     dates = shared_etl.dates_between(start, end)
+    shared_etl.check_output_dir(output_dir)  # before the input is read
     staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
     try:
         prepared = prepare(input_path, staging)
         outputs = [os.path.join(output_dir, f"{day}.parquet") for day in dates]
-        return aggregate.map(unmapped(prepared), outputs, dates).result()
+        aggregates = aggregate.map(unmapped(prepared), outputs, dates)
+        # Every date settles (retries included) before the staging they read is removed.
+        aggregates.wait()
+        return aggregates.result()
     finally:
         shared_etl.discard_staging(staging)
 
 
+def _die_with_parent(parent: int) -> None:
+    """In a child, before it runs: the kernel sends it SIGKILL when its parent ends."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def start_api_server_tied_to_this_process() -> None:
+    """Start Prefect's own temporary API server now, from the main thread, so that it dies
+    with this process. Prefect starts it lazily as a plain child, which outlives a SIGKILL
+    of its parent (an OOM kill, `kill -9`) and keeps serving with no one to stop it; Prefect
+    has no setting for this, so its Popen gets a parent-death signal. Every Prefect client
+    of this process then uses this server (Prefect keeps one per process). Nothing to do
+    when PREFECT_API_URL names a running server (or ephemeral mode is off)."""
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    tied = partial(subprocess.Popen, preexec_fn=partial(_die_with_parent, os.getpid()))
+    with mock.patch("prefect.server.api.server.subprocess.Popen", tied):
+        SubprocessASGIServer().start()
+
+
+def _run_one(input_path: str, output_path: str, date: str | None) -> dict:
+    start_api_server_tied_to_this_process()
+    return events_daily_metrics(input_path, output_path, date)
+
+
+def _run_backfill(input_path: str, start: str, end: str, output_dir: str) -> list[dict]:
+    start_api_server_tied_to_this_process()
+    return events_backfill(input_path, start, end, output_dir)
+
+
 if __name__ == "__main__":
-    sys.exit(run_command("python prefect/flow.py", __doc__, events_daily_metrics, events_backfill))
+    sys.exit(run_command("python prefect/flow.py", __doc__, _run_one, _run_backfill))
