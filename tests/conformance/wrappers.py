@@ -13,22 +13,27 @@ from tests.conftest import PROJECT
 STATE = PROJECT / ".state"
 
 
-def _prefect_attempts(manifest: dict) -> int:
-    """`run_count` of the aggregate task run in Prefect's own database."""
-    flow_run_id = manifest["orchestrator"]["flow_run_id"]
+def _prefect_attempts(output: Path) -> int:
+    """`run_count` of the newest aggregate task run for `output` in Prefect's own database."""
     with sqlite3.connect(STATE / "prefect" / "prefect.db") as db:
         rows = db.execute(
-            "SELECT run_count FROM task_run WHERE flow_run_id = ? AND name LIKE 'aggregate%'",
-            (flow_run_id,),
+            "SELECT run_count FROM task_run WHERE name = ? ORDER BY created DESC LIMIT 1",
+            (f"aggregate {output}",),
         ).fetchall()
-    assert len(rows) == 1, f"expected one aggregate task run for flow run {flow_run_id}: {rows}"
+    assert rows, f"Prefect recorded no aggregate task run for {output}"
     return rows[0][0]
 
 
-def _dagster_attempts(manifest: dict) -> int:
-    """STEP_START plus STEP_RESTARTED of the metrics step in Dagster's own event log."""
-    run_id = manifest["orchestrator"]["run_id"]
-    with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{run_id}.db") as db:
+def _dagster_attempts(output: Path) -> int:
+    """STEP_START plus STEP_RESTARTED of the metrics step, in Dagster's own event log of the
+    newest run configured with `output`."""
+    with sqlite3.connect(STATE / "dagster" / "history" / "runs.db") as db:
+        rows = db.execute(
+            "SELECT run_id FROM runs WHERE run_body LIKE ? ORDER BY id DESC LIMIT 1",
+            (f'%"{output}"%',),
+        ).fetchall()
+    assert rows, f"Dagster recorded no run for {output}"
+    with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{rows[0][0]}.db") as db:
         (count,) = db.execute(
             "SELECT count(*) FROM event_logs WHERE step_key = 'metrics'"
             " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')"
@@ -36,16 +41,19 @@ def _dagster_attempts(manifest: dict) -> int:
     return count
 
 
-def _airflow_attempts(manifest: dict) -> int:
-    """`try_number` of the aggregate task instance in Airflow's metadata database."""
-    run = manifest["orchestrator"]
+def _airflow_attempts(output: Path) -> int:
+    """`try_number` of the aggregate task instance of the newest DAG run whose conf names
+    `output`, in Airflow's metadata database."""
     with sqlite3.connect(STATE / "airflow" / "airflow.db") as db:
-        (try_number,) = db.execute(
-            "SELECT try_number FROM task_instance"
-            " WHERE dag_id = ? AND run_id = ? AND task_id = 'aggregate'",
-            (run["dag_id"], run["run_id"]),
-        ).fetchone()
-    return try_number
+        rows = db.execute(
+            "SELECT ti.try_number FROM task_instance ti JOIN dag_run dr"
+            " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
+            " WHERE ti.task_id = 'aggregate' AND CAST(dr.conf AS TEXT) LIKE ?"
+            " ORDER BY dr.id DESC LIMIT 1",
+            (f'%"{output}"%',),
+        ).fetchall()
+    assert rows, f"Airflow recorded no aggregate task instance for {output}"
+    return rows[0][0]
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class Wrapper:
     entry: Path  # the wrapper exists once this file does
     issue: int  # the issue that builds it
     retries: int | None  # the retries its aggregate task is configured with
-    recorded_attempts: Callable[[dict], int] | None  # the orchestrator's own count
+    # The orchestrator's own count of the aggregate's tries in the newest run for an output.
+    recorded_attempts: Callable[[Path], int] | None
     state: Path | None  # where the orchestrator keeps its state
 
     @property
