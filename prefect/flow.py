@@ -177,12 +177,18 @@ def start_api_server_tied_to_this_process() -> None:
         SubprocessASGIServer().start()
 
 
+# From the command line, what the flows check first is checked before Prefect starts too: a
+# bad output or date fails at once, not after the API server's start-up.
 def _run_one(input_path: str, output_path: str, date: str | None) -> dict:
+    shared_etl.check_output_path(output_path)
+    shared_etl.parse_date(date)
     start_api_server_tied_to_this_process()
     return events_daily_metrics(input_path, output_path, date)
 
 
 def _run_backfill(input_path: str, start: str, end: str, output_dir: str) -> list[dict]:
+    shared_etl.dates_between(start, end)
+    shared_etl.check_output_dir(output_dir)
     start_api_server_tied_to_this_process()
     return events_backfill(input_path, start, end, output_dir)
 

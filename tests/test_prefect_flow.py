@@ -1,0 +1,62 @@
+"""What only the Prefect wrapper can get wrong: Prefect's temporary API server is a child
+process of the flow's process, and a SIGKILL of that process alone (an OOM kill, `kill -9 PID`)
+must not leave the server running (SPEC §9: no process left)."""
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import suppress
+from pathlib import Path
+
+from tests.conftest import PROJECT, SAMPLE
+
+PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
+DEADLINE_SECONDS = 300
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The live child processes of `pid`, with their command lines."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with suppress(OSError):
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(proc.name), (proc / "cmdline").read_text().replace("\0", " ")))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_api_server_dies_when_the_flow_process_is_killed_alone(tmp_path):
+    flow = subprocess.Popen(
+        [str(PYTHON), "prefect/flow.py", "--input-path", str(SAMPLE),
+         "--output-path", str(tmp_path / "events.parquet")],
+        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not (servers := [pid for pid, line in _children(flow.pid) if "uvicorn" in line]):
+            assert flow.poll() is None, "the flow ended before its API server was seen"
+            assert time.monotonic() < deadline, "no API server started"
+            time.sleep(0.05)
+        os.kill(flow.pid, signal.SIGKILL)
+        flow.wait()
+        deadline = time.monotonic() + 10
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(servers[0]), "Prefect's API server outlived the flow's process"
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(flow.pid, signal.SIGKILL)
+        flow.wait()
