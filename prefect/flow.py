@@ -32,6 +32,7 @@ for _name, _value in {
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 import ctypes  # noqa: E402
+import fcntl  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -43,7 +44,11 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run, task_run  # noqa: E402
 from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
-from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED  # noqa: E402
+from prefect.settings import (  # noqa: E402
+    PREFECT_API_URL,
+    PREFECT_HOME,
+    PREFECT_SERVER_EPHEMERAL_ENABLED,
+)
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 import prefect  # noqa: E402
@@ -169,12 +174,18 @@ def start_api_server_tied_to_this_process() -> None:
     of its parent (an OOM kill, `kill -9`) and keeps serving with no one to stop it; Prefect
     has no setting for this, so its Popen gets a parent-death signal. Every Prefect client
     of this process then uses this server (Prefect keeps one per process). Nothing to do
-    when PREFECT_API_URL names a running server (or ephemeral mode is off)."""
+    when PREFECT_API_URL names a running server (or ephemeral mode is off).
+
+    Each server migrates the database as it starts; two at once on a new (or older) database
+    collide ("duplicate column") and one dies with a traceback, so runs side by side start
+    their servers one at a time, under a lock the kernel drops if its holder is killed."""
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return
     tied = partial(subprocess.Popen, preexec_fn=partial(_die_with_parent, os.getpid()))
-    with mock.patch("prefect.server.api.server.subprocess.Popen", tied):
-        SubprocessASGIServer().start()
+    with open(Path(PREFECT_HOME.value()) / "server-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with mock.patch("prefect.server.api.server.subprocess.Popen", tied):
+            SubprocessASGIServer().start()
 
 
 # From the command line, what the flows check first is checked before Prefect starts too: a

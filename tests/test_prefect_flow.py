@@ -9,7 +9,8 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
-from tests.conftest import PROJECT, SAMPLE
+from tests.conformance.runs import started_make
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
 
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 DEADLINE_SECONDS = 300
@@ -60,3 +61,23 @@ def test_the_api_server_dies_when_the_flow_process_is_killed_alone(tmp_path):
         with suppress(ProcessLookupError):
             os.killpg(flow.pid, signal.SIGKILL)
         flow.wait()
+
+
+def test_two_first_runs_at_once_on_a_new_database_both_succeed_without_a_traceback(tmp_path):
+    """Each run starts its own API server, which creates or migrates the database."""
+    expected = tmp_path / "reference" / "events.parquet"
+    reference = run_reference("--input-path", str(SAMPLE), "--output-path", str(expected))
+    assert reference.returncode == 0, reference.stderr
+    outputs = [tmp_path / f"run{number}" / "events.parquet" for number in (1, 2)]
+    fresh = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    logs = tmp_path / "logs"
+    with (
+        started_make(logs, "prefect", f"OUTPUT={outputs[0]}", env=fresh) as first,
+        started_make(logs, "prefect", f"OUTPUT={outputs[1]}", env=fresh) as second,
+    ):
+        results = [first.wait(), second.wait()]
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout
+    for output in outputs:
+        assert_same_parquet(output, expected)
