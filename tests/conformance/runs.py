@@ -4,6 +4,7 @@ runner's timeout would, and a failing test still leaves nothing running."""
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import time
@@ -12,7 +13,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conformance.wrappers import survivors
+from tests.conformance.wrappers import ancestors, survivors
 from tests.conftest import PROJECT
 
 SAMPLE_DATES = [f"2024-01-0{day}" for day in range(1, 8)]
@@ -21,6 +22,10 @@ LARGE_BACKFILL_DATES = SAMPLE_DATES[1:4]  # what a backfill of the large input c
 # Generous: two orchestrators start at once on a machine shared with other work.
 RUN_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 0.02
+# Every process this test session starts carries this in its environment (children inherit
+# it, even those that start their own session), so what a failed test left behind can be told
+# from anything else running on the machine, another test session included, and stopped.
+MARK = ("ETL_CONFORMANCE_SESSION", secrets.token_hex(8))
 
 
 @dataclass
@@ -82,15 +87,26 @@ def wait_until(condition: Callable[[], bool], run: StartedRun, what: str, timeou
 
 
 def no_survivors(environment: str, timeout: float = 30) -> list[str]:
-    """The processes of `environment` still running once killed ones had time to vanish;
-    any found are killed after being reported, so one failure does not spill into the next."""
+    """The processes of `environment` still running once killed ones had time to vanish."""
     deadline = time.monotonic() + timeout
     while (found := survivors(environment)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    for line in found:
-        with suppress(ProcessLookupError, ValueError):
-            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
     return found
+
+
+def stop_marked() -> list[int]:
+    """SIGKILL every process that carries this session's MARK, except this test process and
+    its parents; return their ids. Nothing started elsewhere carries it."""
+    mark, mine = f"{MARK[0]}={MARK[1]}".encode(), ancestors()
+    stopped = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name in mine:
+            continue
+        with suppress(OSError):
+            if mark in (proc / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc.name), signal.SIGKILL)
+                stopped.append(int(proc.name))
+    return stopped
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -57,9 +57,7 @@ def test_an_output_folder_that_is_a_file_is_named_before_the_input_is_read(
     assert blocker.read_text() == "not a folder"
 
 
-def test_a_backfill_into_a_file_is_named_before_the_input_is_read(
-    wrapper: Wrapper, tmp_path: Path
-):
+def test_a_backfill_into_a_file_is_named_before_the_input_is_read(wrapper: Wrapper, tmp_path: Path):
     blocker = tmp_path / "backfill"
     blocker.write_text("")
     result = make(f"backfill-{wrapper.name}", f"INPUT={tmp_path / 'absent.csv'}",

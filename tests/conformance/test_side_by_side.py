@@ -55,3 +55,24 @@ def test_two_backfills_at_once_into_different_folders_each_write_their_own_dates
         for day in dates:
             assert_same_parquet(written / f"{day}.parquet", truth / f"{day}.parquet")
     assert no_survivors(wrapper.name) == [], "the backfills left processes running"
+
+
+def test_a_backfill_beside_a_run_each_write_their_own_reference(
+    wrapper: Wrapper, truth: Path, tmp_path: Path
+):
+    output, folder = tmp_path / "run" / "other.parquet", tmp_path / "backfill"
+    dates = SAMPLE_DATES[:3]
+    logs = tmp_path / "logs"
+    with (
+        started_make(logs, wrapper.name, f"INPUT={truth / 'other_events.csv'}",
+                     f"OUTPUT={output}") as run,
+        started_make(logs, f"backfill-{wrapper.name}", f"START={dates[0]}",
+                     f"END={dates[-1]}", f"OUTPUT_DIR={folder}") as backfill,
+    ):  # fmt: skip
+        results = {"run": run.wait(), "backfill": backfill.wait()}
+    for name, result in results.items():
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+    assert_same_parquet(output, truth / "other.parquet")
+    for day in dates:
+        assert_same_parquet(folder / wrapper.name / f"{day}.parquet", truth / f"{day}.parquet")
+    assert no_survivors(wrapper.name) == [], "the runs left processes running"

@@ -87,7 +87,7 @@ def read_manifest(output: Path) -> dict:
     )
 
 
-def _ancestors() -> set[str]:
+def ancestors() -> set[str]:
     """This test process and its parents: pytest itself runs from an environment too."""
     found, pid = set(), os.getpid()
     while pid > 1:
@@ -101,7 +101,7 @@ def survivors(environment_name: str) -> list[str]:
     """Processes still running a program from an environment under .venvs/ (API servers,
     schedulers...), however it was named: `make` starts them by a relative path."""
     environment = PROJECT / ".venvs" / environment_name
-    mine = _ancestors()
+    mine = ancestors()
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or proc.name in mine:
