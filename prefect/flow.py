@@ -37,10 +37,13 @@ import logging  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager, suppress  # noqa: E402
 from functools import partial  # noqa: E402
 from unittest import mock  # noqa: E402
 
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run, task_run  # noqa: E402
 from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
@@ -49,6 +52,7 @@ from prefect.settings import (  # noqa: E402
     PREFECT_HOME,
     PREFECT_SERVER_EPHEMERAL_ENABLED,
 )
+from prefect.states import Crashed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 import prefect  # noqa: E402
@@ -132,11 +136,8 @@ def events_daily_metrics(input_path: str, output_path: str, date: str | None = N
     """One run: all dates, or the one UTC `date`."""
     shared_etl.check_output_path(output_path)  # before the input is read
     shared_etl.parse_date(date)
-    staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
-    try:
+    with _run_staging() as staging:
         return aggregate(prepare(input_path, staging), output_path, date)
-    finally:
-        shared_etl.discard_staging(staging)
 
 
 @flow(
@@ -148,16 +149,67 @@ def events_backfill(input_path: str, start: str, end: str, output_dir: str) -> l
     """Prepare once, then one concurrent `aggregate` per date from `start` to `end`."""
     dates = shared_etl.dates_between(start, end)
     shared_etl.check_output_dir(output_dir)  # before the input is read
-    staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
-    try:
+    with _run_staging() as staging:
         prepared = prepare(input_path, staging)
         outputs = [os.path.join(output_dir, f"{day}.parquet") for day in dates]
         aggregates = aggregate.map(unmapped(prepared), outputs, dates)
         # Every date settles (retries included) before the staging they read is removed.
         aggregates.wait()
         return aggregates.result()
-    finally:
-        shared_etl.discard_staging(staging)
+
+
+@contextmanager
+def _run_staging() -> Iterator[str]:
+    """The flow run's staging folder, removed by the flow when it ends (never by a task, so a
+    retry always finds it), with the run's lock held meanwhile (_held_while_running)."""
+    with _held_while_running(flow_run.id):
+        staging = shared_etl.new_staging_dir(f"prefect-{flow_run.id}")
+        try:
+            yield staging
+        finally:
+            shared_etl.discard_staging(staging)
+
+
+def _running_folder() -> Path:
+    return Path(PREFECT_HOME.value()) / "running"
+
+
+@contextmanager
+def _held_while_running(flow_run_id: str) -> Iterator[None]:
+    """Hold a lock named by the flow run while it runs. The kernel drops it when the process
+    dies, SIGKILL included, which is how a later run tells a killed run from a live one."""
+    folder = _running_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    pending, held = folder / f"{flow_run_id}.new", folder / f"{flow_run_id}.lock"
+    with open(pending, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # locked before a sweeper can see its name
+        pending.rename(held)
+        try:
+            yield
+        finally:
+            held.unlink(missing_ok=True)
+
+
+def mark_killed_runs_crashed() -> list[str]:
+    """Set the flow runs whose process was killed (their lock is free) to Crashed: Prefect
+    would show them Running for ever. Returns their ids."""
+    crashed = []
+    for held in _running_folder().glob("*.lock"):
+        with suppress(FileNotFoundError), open(held) as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live run
+            if os.fstat(lock.fileno()).st_nlink == 0:
+                continue  # its run ended normally while we looked (it unlinks before unlocking)
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(held.stem).state
+                if state is not None and not state.is_final():
+                    message = "its process was killed; found by a later run"
+                    client.set_flow_run_state(held.stem, Crashed(message=message), force=True)
+                    crashed.append(held.stem)
+            held.unlink(missing_ok=True)
+    return crashed
 
 
 def _die_with_parent(parent: int) -> None:
@@ -194,6 +246,7 @@ def _run_one(input_path: str, output_path: str, date: str | None) -> dict:
     shared_etl.check_output_path(output_path)
     shared_etl.parse_date(date)
     start_api_server_tied_to_this_process()
+    mark_killed_runs_crashed()
     return events_daily_metrics(input_path, output_path, date)
 
 
@@ -201,6 +254,7 @@ def _run_backfill(input_path: str, start: str, end: str, output_dir: str) -> lis
     shared_etl.dates_between(start, end)
     shared_etl.check_output_dir(output_dir)
     start_api_server_tied_to_this_process()
+    mark_killed_runs_crashed()
     return events_backfill(input_path, start, end, output_dir)
 
 

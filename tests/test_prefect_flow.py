@@ -1,16 +1,19 @@
-"""What only the Prefect wrapper can get wrong: Prefect's temporary API server is a child
-process of the flow's process, and a SIGKILL of that process alone (an OOM kill, `kill -9 PID`)
-must not leave the server running (SPEC §9: no process left)."""
+"""What only the Prefect wrapper can get wrong (SPEC §9): Prefect's temporary API server is a
+child of the flow's process and must not outlive it; each run starts one, and two starting at
+once must not collide in the database; a run killed with SIGKILL must not stay Running in
+Prefect's database."""
 
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 from contextlib import suppress
 from pathlib import Path
 
-from tests.conformance.runs import started_make
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
+from tests.conformance.runs import started_make, wait_until
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
 
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 DEADLINE_SECONDS = 300
@@ -81,3 +84,36 @@ def test_two_first_runs_at_once_on_a_new_database_both_succeed_without_a_traceba
         assert "Traceback" not in result.stdout + result.stderr, result.stdout
     for output in outputs:
         assert_same_parquet(output, expected)
+
+
+def test_a_killed_run_is_set_crashed_by_the_next_run(tmp_path):
+    """Prefect itself would show a flow run killed by SIGKILL as Running for ever."""
+    source, staging = tmp_path / "events.csv", tmp_path / "staging"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "200000", "--seed", "3",
+         "--output", str(source)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+
+    def run_folders() -> list[Path]:
+        return [run for area in staging.glob("*") for run in area.glob("prefect-*")]
+
+    with started_make(tmp_path / "logs", "prefect", f"INPUT={source}",
+                      f"OUTPUT={tmp_path / 'killed.parquet'}",
+                      f"ETL_STAGING_ROOT={staging}") as killed:  # fmt: skip
+        wait_until(lambda: bool(run_folders()), killed, "the flow run", DEADLINE_SECONDS)
+        flow_run_id = run_folders()[0].name.removeprefix("prefect-")
+        killed.kill_group()
+    assert _flow_run_state(flow_run_id) == "RUNNING"
+
+    result = make("prefect", f"OUTPUT={tmp_path / 'next.parquet'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _flow_run_state(flow_run_id) == "CRASHED"
+
+
+def _flow_run_state(flow_run_id: str) -> str:
+    with sqlite3.connect(PROJECT / ".state" / "prefect" / "prefect.db") as db:
+        (state,) = db.execute(
+            "SELECT state_type FROM flow_run WHERE id = ?", (flow_run_id,)
+        ).fetchone()
+    return state
