@@ -44,6 +44,7 @@ from unittest import mock  # noqa: E402
 
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.client.orchestration import get_client  # noqa: E402
+from prefect.exceptions import ObjectNotFound  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 from prefect.runtime import flow_run, task_run  # noqa: E402
 from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
@@ -202,7 +203,7 @@ def mark_killed_runs_crashed() -> list[str]:
                 continue  # a live run
             if os.fstat(lock.fileno()).st_nlink == 0:
                 continue  # its run ended normally while we looked (it unlinks before unlocking)
-            with get_client(sync_client=True) as client:
+            with get_client(sync_client=True) as client, suppress(ObjectNotFound):
                 state = client.read_flow_run(held.stem).state
                 if state is not None and not state.is_final():
                     message = "its process was killed; found by a later run"
