@@ -5,69 +5,18 @@ input and parameters. A wrapper that has not landed yet is skipped, never faked.
 """
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conformance.wrappers import WRAPPERS, Wrapper, read_manifest, survivors
-from tests.conftest import (
-    PROJECT,
-    SAMPLE,
-    assert_same_parquet,
-    csv_line,
-    make,
-    run_reference,
-    siblings,
-)
-
-BACKFILL = ("2024-01-01", "2024-01-07")
-
-
-def _dates() -> list[str]:
-    return [f"2024-01-0{day}" for day in range(1, 8)]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def environments_built() -> None:
-    """`make setup` first, with the real $HOME: a stale stamp would make the first wrapper
-    run rebuild its environment, and uv would fill the test's empty $HOME with its cache."""
-    result = make("setup")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module", params=WRAPPERS, ids=[wrapper.name for wrapper in WRAPPERS])
-def wrapper(request) -> Wrapper:
-    wrapper: Wrapper = request.param
-    if not wrapper.exists:
-        pytest.skip(f"{wrapper.name} wrapper not built yet (issue {wrapper.issue})")
-    return wrapper
+from tests.conformance.runs import BACKFILL, SAMPLE_DATES
+from tests.conformance.wrappers import Wrapper, read_manifest, survivors
+from tests.conftest import PROJECT, assert_same_parquet, csv_line, make, siblings
 
 
 def run(wrapper: Wrapper, output: Path, env: dict | None = None, **params: str):
     variables = [f"{name.upper()}={value}" for name, value in params.items()]
     return make(wrapper.name, f"OUTPUT={output}", *variables, env=env)
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory) -> Path:
-    """The reference runner's outputs: the sample, other input, one date, every backfill date."""
-    folder = tmp_path_factory.mktemp("truth")
-    other = folder / "other_events.csv"
-    subprocess.run(
-        [sys.executable, "-m", "shared_etl.generate", "--rows", "800", "--seed", "5",
-         "--start", "2024-02-10", "--days", "3", "--output", str(other)],
-        check=True, cwd=PROJECT, capture_output=True,
-    )  # fmt: skip
-    jobs = [(SAMPLE, folder / "sample.parquet", None), (other, folder / "other.parquet", None)]
-    jobs += [(SAMPLE, folder / f"{day}.parquet", day) for day in _dates()]
-    for source, output, day in jobs:
-        result = run_reference(
-            "--input-path", str(source), "--output-path", str(output),
-            *(["--date", day] if day else []),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +96,9 @@ def test_backfill_writes_one_identical_file_set_per_date(wrapper, truth, tmp_pat
     assert survivors(wrapper.name) == [], "the backfill left processes running"
     folder = tmp_path / wrapper.name
     assert sorted(path.name for path in folder.iterdir() if path.suffix == ".parquet") == sorted(
-        name for day in _dates() for name in (f"{day}.parquet", f"{day}.rejects.parquet")
+        name for day in SAMPLE_DATES for name in (f"{day}.parquet", f"{day}.rejects.parquet")
     )
-    for day in _dates():
+    for day in SAMPLE_DATES:
         assert_same_parquet(folder / f"{day}.parquet", truth / f"{day}.parquet")
         assert read_manifest(folder / f"{day}.parquet")["parameters"]["date"] == day
 
@@ -170,7 +119,7 @@ def test_transient_failures_within_the_retries_are_retried_by_the_orchestrator(
     assert_same_parquet(output, truth / "sample.parquet")
     manifest = read_manifest(output)
     assert manifest["attempts"]["aggregate"] == failures + 1
-    assert wrapper.recorded_attempts(manifest) == failures + 1
+    assert wrapper.recorded_attempts(output) == failures + 1
 
 
 def test_transient_failures_beyond_the_retries_fail_the_run_and_write_nothing(wrapper, tmp_path):

@@ -13,23 +13,27 @@ from tests.conftest import PROJECT
 STATE = PROJECT / ".state"
 
 
-def _prefect_attempts(manifest: dict) -> int:
-    """`run_count` of the aggregate task run in Prefect's own database."""
-    flow_run_id = manifest["orchestrator"]["flow_run_id"]
+def _prefect_attempts(output: Path) -> int:
+    """`run_count` of the newest aggregate task run for `output` in Prefect's own database."""
     with sqlite3.connect(STATE / "prefect" / "prefect.db") as db:
         rows = db.execute(
-            "SELECT run_count FROM task_run WHERE flow_run_id = ? AND name LIKE 'aggregate%'",
-            (flow_run_id,),
+            "SELECT run_count FROM task_run WHERE name = ? ORDER BY created DESC LIMIT 1",
+            (f"aggregate {output}",),
         ).fetchall()
-    assert len(rows) == 1, f"expected one aggregate task run for flow run {flow_run_id}: {rows}"
+    assert rows, f"Prefect recorded no aggregate task run for {output}"
     return rows[0][0]
 
 
-def _dagster_attempts(manifest: dict) -> int:
-    """STEP_START plus STEP_RESTARTED of the metrics asset's aggregate step in Dagster's
-    own event log."""
-    run_id = manifest["orchestrator"]["run_id"]
-    with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{run_id}.db") as db:
+def _dagster_attempts(output: Path) -> int:
+    """STEP_START plus STEP_RESTARTED of the metrics asset's aggregate step, in Dagster's own
+    event log of the newest run configured with `output`."""
+    with sqlite3.connect(STATE / "dagster" / "history" / "runs.db") as db:
+        rows = db.execute(
+            "SELECT run_id FROM runs WHERE run_body LIKE ? ORDER BY id DESC LIMIT 1",
+            (f'%"{output}"%',),
+        ).fetchall()
+    assert rows, f"Dagster recorded no run for {output}"
+    with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{rows[0][0]}.db") as db:
         (count,) = db.execute(
             "SELECT count(*) FROM event_logs WHERE step_key = 'metrics.aggregate'"
             " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')"
@@ -37,16 +41,19 @@ def _dagster_attempts(manifest: dict) -> int:
     return count
 
 
-def _airflow_attempts(manifest: dict) -> int:
-    """`try_number` of the aggregate task instance in Airflow's metadata database."""
-    run = manifest["orchestrator"]
+def _airflow_attempts(output: Path) -> int:
+    """`try_number` of the aggregate task instance of the newest DAG run whose conf names
+    `output`, in Airflow's metadata database."""
     with sqlite3.connect(STATE / "airflow" / "airflow.db") as db:
-        (try_number,) = db.execute(
-            "SELECT try_number FROM task_instance"
-            " WHERE dag_id = ? AND run_id = ? AND task_id = 'aggregate'",
-            (run["dag_id"], run["run_id"]),
-        ).fetchone()
-    return try_number
+        rows = db.execute(
+            "SELECT ti.try_number FROM task_instance ti JOIN dag_run dr"
+            " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
+            " WHERE ti.task_id = 'aggregate' AND CAST(dr.conf AS TEXT) LIKE ?"
+            " ORDER BY dr.id DESC LIMIT 1",
+            (f'%"{output}"%',),
+        ).fetchall()
+    assert rows, f"Airflow recorded no aggregate task instance for {output}"
+    return rows[0][0]
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class Wrapper:
     entry: Path  # the wrapper exists once this file does
     issue: int  # the issue that builds it
     retries: int | None  # the retries its aggregate task is configured with
-    recorded_attempts: Callable[[dict], int] | None  # the orchestrator's own count
+    # The orchestrator's own count of the aggregate's tries in the newest run for an output.
+    recorded_attempts: Callable[[Path], int] | None
     state: Path | None  # where the orchestrator keeps its state
 
     @property
@@ -79,7 +87,7 @@ def read_manifest(output: Path) -> dict:
     )
 
 
-def _ancestors() -> set[str]:
+def ancestors() -> set[str]:
     """This test process and its parents: pytest itself runs from an environment too."""
     found, pid = set(), os.getpid()
     while pid > 1:
@@ -91,9 +99,10 @@ def _ancestors() -> set[str]:
 
 def survivors(environment_name: str) -> list[str]:
     """Processes still running a program from an environment under .venvs/ (API servers,
-    schedulers...), however it was named: `make` starts them by a relative path."""
+    schedulers...), however it was named: `make` starts them by a relative path. The deployed
+    stack's own services (marked STACK_STATE in their environment) are not a run's leftovers."""
     environment = PROJECT / ".venvs" / environment_name
-    mine = _ancestors()
+    mine = ancestors()
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or proc.name in mine:
@@ -101,6 +110,8 @@ def survivors(environment_name: str) -> list[str]:
         try:
             arguments = (proc / "cmdline").read_bytes().decode().split("\0")
             programs = [Path(proc / "cwd").resolve() / argument for argument in arguments[:2]]
+            if b"\0STACK_STATE=" in b"\0" + (proc / "environ").read_bytes():
+                continue
         except (OSError, ValueError):
             continue
         if any(program.is_relative_to(environment) for program in programs):

@@ -1,0 +1,119 @@
+"""What only the Prefect wrapper can get wrong (SPEC §9): Prefect's temporary API server is a
+child of the flow's process and must not outlive it; each run starts one, and two starting at
+once must not collide in the database; a run killed with SIGKILL must not stay Running in
+Prefect's database."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+
+from tests.conformance.runs import started_make, wait_until
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
+
+PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
+DEADLINE_SECONDS = 300
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The live child processes of `pid`, with their command lines."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with suppress(OSError):
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(proc.name), (proc / "cmdline").read_text().replace("\0", " ")))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_api_server_dies_when_the_flow_process_is_killed_alone(tmp_path):
+    flow = subprocess.Popen(
+        [str(PYTHON), "prefect/flow.py", "--input-path", str(SAMPLE),
+         "--output-path", str(tmp_path / "events.parquet")],
+        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not (servers := [pid for pid, line in _children(flow.pid) if "uvicorn" in line]):
+            assert flow.poll() is None, "the flow ended before its API server was seen"
+            assert time.monotonic() < deadline, "no API server started"
+            time.sleep(0.05)
+        os.kill(flow.pid, signal.SIGKILL)
+        flow.wait()
+        deadline = time.monotonic() + 10
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(servers[0]), "Prefect's API server outlived the flow's process"
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(flow.pid, signal.SIGKILL)
+        flow.wait()
+
+
+def test_two_first_runs_at_once_on_a_new_database_both_succeed_without_a_traceback(tmp_path):
+    """Each run starts its own API server, which creates or migrates the database."""
+    expected = tmp_path / "reference" / "events.parquet"
+    reference = run_reference("--input-path", str(SAMPLE), "--output-path", str(expected))
+    assert reference.returncode == 0, reference.stderr
+    outputs = [tmp_path / f"run{number}" / "events.parquet" for number in (1, 2)]
+    fresh = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    logs = tmp_path / "logs"
+    with (
+        started_make(logs, "prefect", f"OUTPUT={outputs[0]}", env=fresh) as first,
+        started_make(logs, "prefect", f"OUTPUT={outputs[1]}", env=fresh) as second,
+    ):
+        results = [first.wait(), second.wait()]
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout
+    for output in outputs:
+        assert_same_parquet(output, expected)
+
+
+def test_a_killed_run_is_set_crashed_by_the_next_run(tmp_path):
+    """Prefect itself would show a flow run killed by SIGKILL as Running for ever."""
+    source, staging = tmp_path / "events.csv", tmp_path / "staging"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "200000", "--seed", "3",
+         "--output", str(source)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+
+    def run_folders() -> list[Path]:
+        return [run for area in staging.glob("*") for run in area.glob("prefect-*")]
+
+    with started_make(tmp_path / "logs", "prefect", f"INPUT={source}",
+                      f"OUTPUT={tmp_path / 'killed.parquet'}",
+                      f"ETL_STAGING_ROOT={staging}") as killed:  # fmt: skip
+        wait_until(lambda: bool(run_folders()), killed, "the flow run", DEADLINE_SECONDS)
+        flow_run_id = run_folders()[0].name.removeprefix("prefect-")
+        killed.kill_group()
+    assert _flow_run_state(flow_run_id) == "RUNNING"
+
+    result = make("prefect", f"OUTPUT={tmp_path / 'next.parquet'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _flow_run_state(flow_run_id) == "CRASHED"
+
+
+def _flow_run_state(flow_run_id: str) -> str:
+    with sqlite3.connect(PROJECT / ".state" / "prefect" / "prefect.db") as db:
+        (state,) = db.execute(
+            "SELECT state_type FROM flow_run WHERE id = ?", (flow_run_id,)
+        ).fetchone()
+    return state
