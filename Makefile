@@ -1,7 +1,8 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make all                                                          everything, then the verdict
 #   make setup | data | compare | bless | test | bench | clean
-#   make docker-all                                                   everything in containers (needs a Docker engine)
+#   make docker-all                                                   everything in containers, then the verdict (docker or podman)
+#   make containers-test                                              build and run every image and the compose file; check the bytes
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
@@ -45,7 +46,7 @@ SYNC_dagster := --no-default-groups --extra dagster
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
 
-.PHONY: help setup data all compare bless docker-all test bench clean
+.PHONY: help setup data all compare bless docker-all containers-test test bench clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -112,14 +113,19 @@ bless: $(VENVS)/reference/.synced
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
 
+# Containers, with docker or podman (CONTAINER_ENGINE=docker|podman, detected when unset);
+# PYTHON_IMAGE=... builds the images on another base than the Dockerfiles' python image.
+CONTAINER_ENGINE ?=
+PYTHON_IMAGE ?=
+CONTAINERS := CONTAINER_ENGINE=$(CONTAINER_ENGINE) PYTHON_IMAGE=$(PYTHON_IMAGE)
+
 # The same comparison in containers (docker-compose.yml): its exit status is the verdict's.
-# Containers run as you, so the files in output/ are yours.
-docker-all: export HOST_UID := $(shell id -u)
-docker-all: export HOST_GID := $(shell id -g)
 docker-all:
-	rm -rf output; mkdir -p output
-	docker compose build
-	docker compose run --rm compare
+	@$(CONTAINERS) containers/docker-all.sh
+
+# The images and the compose file built and run for real, checked against the golden bytes.
+containers-test:
+	@$(CONTAINERS) containers/test.sh
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .
