@@ -4,6 +4,7 @@
 # PYTHON_IMAGE, when set, replaces the Dockerfiles' base image (their ARG PYTHON_IMAGE).
 # Each build's log goes to .state/containers/logs/build-NAME.log; one line per image here.
 set -euo pipefail
+# shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
 detect_engine
 cd "$PROJECT"

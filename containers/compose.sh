@@ -7,6 +7,7 @@
 # podman-compose is never used: it starts `compare` without waiting for the runs it depends
 # on, so a failed run would still end in a pass.
 set -euo pipefail
+# shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
 detect_engine
 
@@ -26,6 +27,7 @@ if [[ $CONTAINER_ENGINE == podman ]]; then
     podman system service --time=0 "unix://$socket_dir/podman.sock" \
         > "$socket_dir/service.log" 2>&1 &
     service=$!
+    # shellcheck disable=SC2317  # called by the EXIT trap
     stop_service() {
         kill "$service" 2> /dev/null || true
         wait "$service" 2> /dev/null || true

@@ -4,6 +4,7 @@
 # this script's). The engine, a compose and the images come first; then, of output/, only
 # the files this run writes again are removed, and it says so.
 set -euo pipefail
+# shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
 detect_engine
 cd "$PROJECT"

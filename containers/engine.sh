@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source it
 # Sourced by the scripts beside it: which container engine to use, and the settings podman
 # needs on this machine kind. Sets CONTAINER_ENGINE (docker or podman) or exits 2 with one line.
 #

@@ -10,6 +10,7 @@
 # extra CA certificates are copied in, so that a build inside can reach the package index
 # through an intercepting proxy the host trusts. An existing TAG is kept (FORCE=1 rebuilds).
 set -euo pipefail
+# shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
 
 tag=${1:-localhost/parity-harness/python-standin:3.11-bookworm}

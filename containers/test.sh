@@ -16,6 +16,7 @@
 # process and its folders (logs of a failure are kept under .state/containers/); with
 # REMOVE_IMAGES=1 also the four images.
 set -euo pipefail
+# shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
 detect_engine
 cd "$PROJECT"
