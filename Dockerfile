@@ -17,6 +17,7 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --compile-bytecode --no-default-groups --no-install-project
 COPY README.md ./
 COPY shared_etl/ shared_etl/
+COPY compare/ compare/
 RUN uv sync --locked --compile-bytecode --no-default-groups --no-editable
 
 FROM ${PYTHON_IMAGE}
