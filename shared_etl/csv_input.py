@@ -29,7 +29,7 @@ from shared_etl.contract import REQUIRED_COLUMNS, TRIM_CHARACTERS
 from shared_etl.errors import InputFileError
 from shared_etl.input_file import CheckedStream, InputFacts, InputFile
 
-_BLOCK = 1 << 24  # 16 MiB: large enough for hashlib to run free of the GIL, small for memory.
+_BLOCK = 1 << 23  # 8 MiB: large enough for hashlib to run free of the GIL, small for memory.
 _LARGEST_BLOCK = 1 << 30  # pyarrow's block size is a 32-bit int; a record up to 1 GiB is read.
 _HEADER_WINDOW = 1 << 16  # the header is looked for in the first 64 KiB, then in 4x more.
 _CSV_FIELD_LIMIT_MAX = (1 << 31) - 1  # what csv.field_size_limit takes on every platform
