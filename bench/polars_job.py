@@ -69,8 +69,9 @@ def main(input_path: str, metrics_path: str, rejects_path: str) -> int:
     is_purchase = pl.col("event_type") == "purchase"
     typed = checked.with_columns(
         ts=ts,
-        user=pl.when(pl.col("user_id").str.contains(r"^[0-9]{1,18}$"))
-        .then(pl.col("user_id").cast(pl.Int64, strict=False)),
+        user=pl.when(pl.col("user_id").str.contains(r"^[0-9]{1,18}$")).then(
+            pl.col("user_id").cast(pl.Int64, strict=False)
+        ),
         cents=cents,
     ).with_columns(
         ts=pl.when(pl.col("ts").dt.year().is_between(1, 9999)).then(pl.col("ts")),
@@ -102,9 +103,9 @@ def main(input_path: str, metrics_path: str, rejects_path: str) -> int:
     remainder = (pl.col("cents") % MICRO) * rate
     truncated = (pl.col("cents") // MICRO) * rate + remainder // MICRO
     rest = remainder % MICRO
-    usd = truncated + (
-        (rest > MICRO // 2) | ((rest == MICRO // 2) & (truncated % 2 == 1))
-    ).cast(pl.Int64)
+    usd = truncated + ((rest > MICRO // 2) | ((rest == MICRO // 2) & (truncated % 2 == 1))).cast(
+        pl.Int64
+    )
     metrics = (
         validated.filter(pl.col("reject_reason").is_null())
         .unique(subset="event_id", keep="first")
