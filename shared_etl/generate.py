@@ -5,7 +5,8 @@
 Same arguments, same bytes, on any Python 3 (random.Random's algorithms are stable). The
 dirt is the contract's: every reject reason of SPEC §2, duplicates of earlier events (some
 changed), mixed case, padded values, blank lines, UTC offsets that move a record to another
-UTC date, and a `device` column with quoted commas, quotes and newlines.
+UTC date, and a `device` column with quoted commas, quotes and newlines. Records are written
+as they are made, so memory stays bounded (about 0.4 GB) whatever N is: 60M records fit.
 """
 
 import argparse
