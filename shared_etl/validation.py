@@ -41,7 +41,7 @@ def validate(records: pa.Table) -> Validated:
     is_purchase = _mask(pc.equal(event_type, "purchase"))
     ts_ok, micros = parse_instants(trimmed("event_ts"))
     user_ok, user_id = _parse_user_ids(trimmed("user_id"))
-    amount_ok, amount_cents = parse_amount_cents(trimmed("amount"))
+    amount_ok, amount_cents = _purchase_amounts(records["amount"], is_purchase)
     currency = pc.ascii_upper(trimmed("currency"))
 
     passes = {
@@ -84,6 +84,23 @@ def _parse_user_ids(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     digits = pc.match_substring_regex(text, r"^[0-9]{1,18}$")
     value = pc.cast(pc.if_else(digits, text, "0"), pa.int64()).to_numpy()
     return _mask(digits) & (value > 0), value
+
+
+def _purchase_amounts(
+    amount: pa.ChunkedArray, is_purchase: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rule 8's (matches, cents) of the purchases; other records hold (False, 0).
+
+    Only purchases are judged by their amount (about one record in twenty), so only their
+    amounts are parsed: a regex over every record cost more than the rest of rule 8.
+    """
+    purchases = np.flatnonzero(is_purchase)
+    matched = np.zeros(len(is_purchase), dtype=bool)
+    cents = np.zeros(len(is_purchase), dtype=np.int64)
+    if purchases.size:
+        text = pc.utf8_trim(amount.take(pa.array(purchases)), TRIM_CHARACTERS)
+        matched[purchases], cents[purchases] = parse_amount_cents(text)
+    return matched, cents
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -159,7 +159,7 @@ def test_unreadable_input_is_a_whole_file_error(tmp_path: Path, kind: str):
 def test_a_malformed_record_with_a_huge_field_is_quarantined_whole(
     write_csv, prepare_file, size: int
 ):
-    """Past Python csv's 128 KiB field limit, and past what the reader's first 16 MiB blocks
+    """Past Python csv's 128 KiB field limit, and past what the reader's first 8 MiB blocks
     can hold (it reads the file again with larger blocks)."""
     huge = "x" * size
     path = write_csv(

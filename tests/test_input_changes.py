@@ -17,7 +17,7 @@ from shared_etl.csv_input import read_events_csv
 from shared_etl.errors import InputFileError
 from tests.conftest import HEADER, csv_line
 
-RECORDS = 600_000  # about 45 MB: three of the reader's 16 MiB blocks
+RECORDS = 600_000  # about 45 MB: several of the reader's 8 MiB blocks
 
 
 @pytest.fixture(scope="module")
