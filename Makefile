@@ -1,6 +1,6 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make all [EXPECT="reference prefect"]                             everything, then the verdict (default: all four)
-#   make all MODE=deployed [EXPECT="reference prefect prefect@deployed"]   the same, each orchestrator in both modes
+#   make all MODE=deployed [EXPECT="reference prefect@deployed"]      the same, and each orchestrator again through the stack
 #   make setup | data | bless | test | bench | clean
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
 #   make docker-all                                                   everything in containers (needs a Docker engine)
