@@ -3,7 +3,8 @@
 #   make all MODE=deployed [EXPECT="reference prefect@deployed"]      the same, and each orchestrator again through the stack
 #   make setup | data | bless | test | bench | clean
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
-#   make docker-all                                                   everything in containers (needs a Docker engine)
+#   make docker-all                                                   everything in containers, then the verdict (docker or podman)
+#   make containers-test                                              build and run every image and the compose file; check the bytes
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #                   (with DATE and no OUTPUT: output/date-<DATE>/<wrapper>_output.parquet)
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
@@ -62,7 +63,7 @@ SYNC_stack := --only-group stack
 REFERENCE_PY := $(VENVS)/reference/bin/python
 STACK := $(VENVS)/stack/bin/python -m stack
 
-.PHONY: help setup data all compare bless docker-all test bench clean up down status
+.PHONY: help setup data all compare bless docker-all containers-test test bench clean up down status
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -155,14 +156,19 @@ bless: $(VENVS)/reference/.synced
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
 
+# Containers, with docker or podman (CONTAINER_ENGINE=docker|podman, detected when unset);
+# PYTHON_IMAGE=... builds the images on another base than the Dockerfiles' python image.
+CONTAINER_ENGINE ?=
+PYTHON_IMAGE ?=
+CONTAINERS := CONTAINER_ENGINE=$(CONTAINER_ENGINE) PYTHON_IMAGE=$(PYTHON_IMAGE)
+
 # The same comparison in containers (docker-compose.yml): its exit status is the verdict's.
-# Containers run as you, so the files in output/ are yours.
-docker-all: export HOST_UID := $(shell id -u)
-docker-all: export HOST_GID := $(shell id -g)
 docker-all:
-	rm -rf output; mkdir -p output
-	docker compose build
-	docker compose run --rm compare
+	@$(CONTAINERS) containers/docker-all.sh
+
+# The images and the compose file built and run for real, checked against the golden bytes.
+containers-test:
+	@$(CONTAINERS) containers/test.sh
 
 # The deployed stack (stack/, ../shared/SPEC.md §8): up is idempotent and prints every URL;
 # down stops everything up started and checks that nothing is left running.

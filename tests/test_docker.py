@@ -1,19 +1,21 @@
-"""The images and the compose file, checked where no Docker engine runs.
+"""The images, the compose file and the container tooling, checked without running a container.
 
-hadolint lints every Dockerfile; the compose file is held to the Dockerfiles and make targets
-it mirrors; and `docker compose up` is played outside Docker: every service's command runs in
-a folder laid out as its image's /app (the files the Dockerfile copies, the compose mounts,
-the Dockerfile's ENV, with the local environment of the same lock standing in for /opt/venv),
-then the compare service gives its verdict against the golden hashes. What this cannot prove
-is the image build itself and running as the image's user: that needs a Docker engine.
+`make containers-test` (containers/test.sh, run in CI) builds the images and runs them and
+the compose file for real; these are the quick checks that need no engine: hadolint on every
+Dockerfile, each image's install held to the lock `make setup` installs, the compose file
+held to the make targets it mirrors, the container test held to the compose file, the host
+check of container outputs shown to pass golden bytes and to fail a changed one, and
+`make docker-all` shown to leave output/ alone when there is no engine.
 """
 
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -21,18 +23,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conformance.wrappers import survivors
-from tests.conftest import PROJECT, make, make_variable
+from tests.conftest import PROJECT, SAMPLE, make, make_variable, run_reference
 
 COMPOSE = PROJECT / "docker-compose.yml"
+CONTAINERS = PROJECT / "containers"
 DOCKERFILES = {
     "reference": PROJECT / "Dockerfile",
     "prefect": PROJECT / "prefect" / "Dockerfile",
     "airflow": PROJECT / "airflow" / "Dockerfile",
     "dagster": PROJECT / "dagster" / "Dockerfile",
 }
-# What the python base image itself sets (ENV in its Dockerfile), before ours.
-BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Image:
     """What a Dockerfile's final stage makes, and how its build stage installs."""
 
     arguments: dict[str, str]  # ARG defaults
-    sync: list[str]  # the build stage's `uv sync` arguments
+    syncs: list[list[str]]  # the build stage's `uv sync` arguments, in order
     workdir: str
     copies: list[tuple[str, str]]  # (from the build context, to the image)
     environment: dict[str, str]
@@ -62,7 +62,7 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def read_image(dockerfile: Path) -> Image:
-    arguments, sync, stages = {}, [], []
+    arguments, syncs, stages = {}, [], []
     for instruction, rest in instructions(dockerfile):
         if instruction == "ARG" and "=" in rest:
             name, value = rest.split("=", 1)
@@ -71,8 +71,8 @@ def read_image(dockerfile: Path) -> Image:
             stages.append([])
         elif stages:
             stages[-1].append((instruction, rest))
-        if instruction == "RUN" and " uv sync " in rest:
-            sync = shlex.split(rest.split(" uv sync ", 1)[1])
+        if instruction == "RUN" and re.match(r"(\S+=\S+ )*uv sync ", rest):
+            syncs.append(shlex.split(rest.split("uv sync ", 1)[1]))
     workdir, copies, environment, user, cmd = "/", [], {}, "root", []
     for instruction, rest in stages[-1]:
         if instruction == "WORKDIR":
@@ -86,7 +86,7 @@ def read_image(dockerfile: Path) -> Image:
             user = rest
         elif instruction == "CMD":
             cmd = json.loads(rest)
-    return Image(arguments, sync, workdir, copies, environment, user, cmd)
+    return Image(arguments, syncs, workdir, copies, environment, user, cmd)
 
 
 def services() -> dict[str, dict]:
@@ -135,16 +135,23 @@ def test_hadolint_passes_and_every_ignored_rule_is_explained(name):
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
-def test_each_image_installs_the_lock_make_setup_installs(name):
+def test_each_image_installs_the_project_from_the_lock_make_setup_installs(name):
     image = read_image(DOCKERFILES[name])
     assert image.arguments["UV_VERSION"] == make_variable("UV_VERSION")
-    assert "--locked" in image.sync
-    extras = [value for flag, value in pairwise(image.sync) if flag == "--extra"]
-    if name == "reference":
-        assert extras == [] and "--no-default-groups" in image.sync  # no test or bench tools
-    else:
-        assert make_variable(f"SYNC_{name}").split() == ["--no-default-groups", "--extra", name]
-        assert extras == [name]
+    assert image.syncs, "no uv sync in the build stage"
+    for sync in image.syncs:
+        assert "--locked" in sync and "--no-default-groups" in sync  # no test or bench tools
+        extras = [value for flag, value in pairwise(sync) if flag == "--extra"]
+        if name == "reference":
+            assert extras == []
+        else:
+            assert make_variable(f"SYNC_{name}").split() == ["--no-default-groups", "--extra", name]
+            assert extras == [name]
+    # The project itself is installed, not only its dependencies: every manifest asks for its
+    # version. Not editable, so the image runs the one copy it installed.
+    assert "--no-install-project" not in image.syncs[-1]
+    assert "--no-editable" in image.syncs[-1]
+    assert not any(source.startswith("shared_etl") for source, _ in image.copies)
     # The same Python minor as the local environments (their pyarrow wheels are per minor).
     local = subprocess.run(
         [str(PROJECT / ".venvs" / name / "bin" / "python"), "-c",
@@ -177,70 +184,131 @@ def test_the_compose_file_runs_every_make_target_then_compare():
     }
 
 
-def container(service_name: str, service: dict, project: Path) -> tuple[Path, dict[str, str]]:
-    """A fresh folder laid out as the service's container sees /app, and its environment."""
-    name = image_of(service)
-    image = read_image(DOCKERFILES[name])
-    app = project / "containers" / service_name / image.workdir.lstrip("/")
-    app.mkdir(parents=True)
-    for source, target in image.copies:
-        destination = app / target
-        if (PROJECT / source).is_dir():
-            shutil.copytree(PROJECT / source, destination,
-                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-        else:
-            shutil.copy2(PROJECT / source, destination)
-    for volume in service["volumes"]:
-        source, target = volume.split(":")[:2]
-        (app / Path(target).relative_to(image.workdir)).symlink_to(project / source)
-
-    def local(value: str) -> str:
-        value = value.replace("/opt/venv", str(PROJECT / ".venvs" / name))
-        return re.sub(rf"(?<![\w/]){re.escape(image.workdir)}(?![\w])", str(app), value)
-
-    environment = {**BASE_ENVIRONMENT, "HOME": str(project / "home")}
-    for key, value in image.environment.items():
-        environment[key] = local(value).replace("$PATH", environment["PATH"])
-    return app, environment
+def shell_values(*names: str) -> dict[str, str]:
+    """Variables as containers/engine.sh sets them (sourcing it runs nothing)."""
+    script = f"source {shlex.quote(str(CONTAINERS / 'engine.sh'))}; " + "; ".join(
+        f'echo "{name}=${{{name}[*]}}"' for name in names
+    )
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    return dict(line.split("=", 1) for line in result.stdout.splitlines())
 
 
-def test_compose_up_played_outside_docker_gives_the_golden_verdict(tmp_path):
-    project = tmp_path / "compose"
-    (project / "data").mkdir(parents=True)
-    shutil.copy2(PROJECT / make_variable("SAMPLE"), project / "data")
-    (project / "output").mkdir()
-    (project / "home").mkdir()
+def test_the_container_test_runs_what_the_compose_file_runs():
     found = services()
-    runs = {name: service for name, service in found.items() if name != "compare"}
-    started = {}
-    try:
-        for name, service in runs.items():  # concurrently, as compose starts them
-            app, environment = container(name, service, project)
-            with (project / f"{name}.log").open("w") as log:
-                process = subprocess.Popen(command_of(service), cwd=app, env=environment,
-                                           stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-            started[name] = (app, process)
-        for name, (_, process) in started.items():
-            returncode = process.wait(timeout=900)
-            assert returncode == 0, (project / f"{name}.log").read_text()[-3000:]
-    finally:  # SIGTERM, as `docker compose down` would: the wrappers stop their services
-        for _, process in started.values():
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=60)
-    app, environment = container("compare", found["compare"], project)
-    verdict = subprocess.run(command_of(found["compare"]), cwd=app, env=environment,
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    values = shell_values("IMAGES", "SAMPLE", "SAMPLE_START", "SAMPLE_END")
+    assert sorted(values["IMAGES"].split()) == sorted(make_variable("WRAPPERS").split())
+    assert values["SAMPLE"] == make_variable("SAMPLE")
+    start, end = values["SAMPLE_START"], values["SAMPLE_END"]
+    assert (start, end) == (make_variable("SAMPLE_START"), make_variable("SAMPLE_END"))
+    driver = (CONTAINERS / "test.sh").read_text()
+    block = driver[driver.index("declare -A BACKFILL=(") :].split("\n)", 1)[0]
+    backfills = dict(re.findall(r'\[(\w+)\]="([^"]+)"', block))
+    assert sorted(backfills) == sorted(values["IMAGES"].split())
+    for name, program in backfills.items():
+        service = found[f"{name}-backfill"]
+        assert service["image"] == f"parity-harness/{name}"  # the tag containers/build.sh gives
+        assert service["command"] == [*shlex.split(program), "--input-path", values["SAMPLE"],
+                                      "--start", start, "--end", end,
+                                      "--output-dir", f"output/backfill/{name}"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def golden_outputs(tmp_path_factory) -> Path:
+    """An output/ as the containers leave it: every wrapper's run and backfill, then compare.
+    The reference runner's files stand for every wrapper's: the check reads bytes, not names."""
+    output = tmp_path_factory.mktemp("containers") / "output"
+    start, end = make_variable("SAMPLE_START"), make_variable("SAMPLE_END")
+    for arguments in (["--output-path", str(output / "reference_output.parquet")],
+                      ["--start", start, "--end", end, "--output-dir",
+                       str(output / "backfill" / "reference")]):  # fmt: skip
+        result = run_reference("--input-path", str(SAMPLE), *arguments)
+        assert result.returncode == 0, result.stderr
+    for wrapper in ("prefect", "dagster", "airflow"):
+        for path in output.glob("reference_output.*"):
+            shutil.copy2(path, output / path.name.replace("reference", wrapper))
+        shutil.copytree(output / "backfill" / "reference", output / "backfill" / wrapper)
+    verdict = subprocess.run(
+        [sys.executable, "-m", "compare", str(output), "--golden", make_variable("GOLDEN"),
+         "--report-dir", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
-    report = json.loads((project / "output" / "parity-report.json").read_text())
-    assert report["verdict"] == "identical"
-    assert sorted(report["wrappers"]) == sorted(make_variable("WRAPPERS").split())
-    golden = json.loads((PROJECT / make_variable("GOLDEN")).read_text())
-    assert sorted(group["key"] for group in report["groups"]) == sorted(golden)
-    # Each orchestrator kept its state in its own container's /app/.state, nothing in $HOME.
-    for name in ("prefect", "airflow", "dagster"):
-        for service_name in (name, f"{name}-backfill"):
-            state = started[service_name][0] / ".state" / name
-            assert any(state.iterdir()), f"{service_name}: no state in {state}"
-        assert survivors(name) == [], f"{name} left processes running"
-    assert list((project / "home").iterdir()) == []
+    return output
+
+
+def check_outputs(output: Path, *extra: str) -> subprocess.CompletedProcess:
+    start, end = make_variable("SAMPLE_START"), make_variable("SAMPLE_END")
+    return subprocess.run(
+        [sys.executable, str(CONTAINERS / "check_outputs.py"), str(output),
+         "--wrappers", ",".join(make_variable("WRAPPERS").split()),
+         "--dates", f"{start}..{end}", *extra],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_the_host_check_passes_golden_outputs_owned_by_you(golden_outputs):
+    result = check_outputs(golden_outputs, "--owner", str(os.getuid()))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_the_host_check_names_a_file_whose_bytes_changed(golden_outputs, tmp_path):
+    output = tmp_path / "output"
+    shutil.copytree(golden_outputs, output)
+    changed = output / "backfill" / "dagster" / f"{make_variable('SAMPLE_START')}.parquet"
+    data = bytearray(changed.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    result = check_outputs(output)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"check_outputs: {changed}: sha256 is not the golden one for "
+        f"backfill/{make_variable('SAMPLE_START')}/metrics"
+    ]
+
+
+def test_the_host_check_names_a_missing_run_and_a_manifest_without_the_project_version(
+    golden_outputs, tmp_path
+):
+    output = tmp_path / "output"
+    shutil.copytree(golden_outputs, output)
+    (output / "airflow_output.rejects.parquet").unlink()
+    manifest = output / "prefect_output.manifest.json"
+    document = json.loads(manifest.read_text())
+    del document["versions"]["shared_etl"]
+    manifest.write_text(json.dumps(document))
+    result = check_outputs(output)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"check_outputs: {output / 'prefect_output.manifest.json'}: shared_etl version None, "
+        f"not {tomllib.loads((PROJECT / 'pyproject.toml').read_text())['project']['version']}",
+        f"check_outputs: {output / 'airflow_output.rejects.parquet'}: missing",
+    ]
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is not None
+    and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0,
+    reason="a Docker engine answers here: make docker-all would really run",
+)
+def test_docker_all_without_an_engine_leaves_output_alone(tmp_path):
+    """Issue 12 item 17: the engine is checked before any file is touched."""
+    shutil.copy2(PROJECT / "Makefile", tmp_path)
+    shutil.copytree(CONTAINERS, tmp_path / "containers",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine\n")
+    (output / "reference_output.parquet").write_bytes(b"an earlier run\n")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(tmp_path), "docker-all",
+         "CONTAINER_ENGINE=docker"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    reason = result.stderr.splitlines()[0]  # then make's own "Error 2" line
+    assert reason in ("CONTAINER_ENGINE=docker: no Docker engine answers ('docker info' fails)",
+                      "CONTAINER_ENGINE=docker: no 'docker' command on PATH")  # fmt: skip
+    assert (output / "notes.txt").read_text() == "mine\n"
+    assert (output / "reference_output.parquet").read_bytes() == b"an earlier run\n"
+    assert not (tmp_path / ".state").exists()
