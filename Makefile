@@ -1,5 +1,6 @@
 # The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
 #   make all [EXPECT="reference prefect"]                             everything, then the verdict (default: all four)
+#   make all MODE=deployed [EXPECT="reference prefect@deployed"]      the same, and each orchestrator again through the stack
 #   make setup | data | bless | test | bench | clean
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
 #   make docker-all                                                   everything in containers, then the verdict (docker or podman)
@@ -128,31 +129,20 @@ backfill: $(addprefix backfill-,$(WRAPPERS))
 # The wrapper folders share the targets' names: without this, `make prefect` would be "up to date".
 .PHONY: backfill $(WRAPPERS) $(addprefix backfill-,$(WRAPPERS))
 
-# Everything, then the verdict on exactly what this run produced. Only the outputs it rewrites
-# (and the old reports) are removed first; other files in $(OUTPUT_ROOT)/ are kept and not compared.
-ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(WRAPPERS))
+# Everything, then the verdict on exactly what this run produced (scripts/make_all.py): each
+# expected wrapper's run and backfill of the sample, one line each, then one compare. Only the
+# outputs it rewrites (and the old reports) are removed first; other files are kept, not compared.
+# `<wrapper>@deployed` is that wrapper in MODE=deployed, writing under $(OUTPUT_ROOT)/deployed/:
+# MODE=deployed expects every wrapper in both modes, so local and deployed meet in one verdict,
+# and one `stack exec` holds the stack up for all the runs (started and stopped here if down).
+ALL_EXPECT_local := $(WRAPPERS)
+ALL_EXPECT_deployed := $(WRAPPERS) $(addsuffix @deployed,$(filter-out reference,$(WRAPPERS)))
+ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(ALL_EXPECT_$(MODE)))
 all: setup data
-	@root="$(OUTPUT_ROOT)"; wrappers="$(ALL_WRAPPERS)"; stems=(); \
-	for w in $$wrappers; do stems+=("$$root/$${w}_output"); \
-		for d in $(SAMPLE_DATES); do stems+=("$$root/backfill/$$w/$$d"); done; done; \
-	echo "all: removing the outputs it rewrites ($$root/<wrapper>_output.*, $$root/backfill/<wrapper>/<$(SAMPLE_START)..$(SAMPLE_END)>.* of $${wrappers// /, }) and $$root/parity-report.*; other files in $$root/ are kept"; \
-	for stem in "$${stems[@]}"; do rm -f "$$stem".{parquet,rejects.parquet,manifest.json}; done; \
-	rm -f "$$root"/parity-report.{json,md}; \
-	mkdir -p $(STATE)/logs; failed=0; \
-	for target in $$wrappers $$(printf 'backfill-%s ' $$wrappers); do \
-		log=.state/logs/$$target.log; started=$$EPOCHREALTIME; \
-		if $(MAKE) $$target INPUT=$(SAMPLE) OUTPUT= DATE= START=$(SAMPLE_START) END=$(SAMPLE_END) \
-			OUTPUT_DIR="$$root/backfill" > $$log 2>&1; \
-		then status=ok; else status=FAILED; failed=1; fi; \
-		echo "all: $$target $$status in $$(awk "BEGIN {printf \"%.1f\", $$EPOCHREALTIME - $$started}") s (log: $$log)"; \
-	done; \
-	produced=(); for stem in "$${stems[@]}"; do for file in "$$stem".{parquet,rejects.parquet}; do \
-		[[ -e $$file ]] && produced+=("$$file"); done; done; \
-	if (( $${#produced[@]} )); then \
-		$(REFERENCE_PY) -m compare --root "$$root" --expect "$$wrappers" --golden $(GOLDEN) \
-			"$${produced[@]}" || failed=1; \
-	else echo "all: no wrapper produced an output: nothing to compare" >&2; failed=1; fi; \
-	exit $$failed
+	@$(if $(findstring @deployed,$(ALL_WRAPPERS)),$(STACK) exec --) \
+		$(REFERENCE_PY) scripts/make_all.py --make "$(MAKE)" --wrappers "$(WRAPPERS)" \
+		--expect "$(ALL_WRAPPERS)" --root "$(OUTPUT_ROOT)" --input $(SAMPLE) \
+		--dates "$(SAMPLE_DATES)" --golden $(GOLDEN)
 
 # The parity verdict over $(OUTPUT_ROOT)/, against each other and against the golden hashes.
 compare: $(VENVS)/reference/.synced

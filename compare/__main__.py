@@ -6,9 +6,11 @@
 (`parity-compare` is `python -m compare`, installed in .venvs/reference/bin.)
 
 Groups the same logical file from each expected wrapper (discovery.py; default: every
-wrapper of the project), compares every wrapper's file with the reference runner's, and,
-given --golden, every file with its committed sha256. A wrapper with no output, an output
-one expected wrapper lacks, or a golden output nobody produced is a mismatch, named.
+wrapper of the project in local mode; `prefect@deployed` names Prefect's outputs under
+deployed/, grouped with the local ones, so the modes are compared too), compares every
+wrapper's file with the reference runner's, and, given --golden, every file with its
+committed sha256. A wrapper with no output, an output one expected wrapper lacks, or a
+golden output nobody produced is a mismatch, named.
 Writes parity-report.json and parity-report.md (fit for a CI job summary) to --report-dir
 (default: the root, else the one folder compared); a report left by an earlier run is
 removed first, so a failed comparison never leaves a verdict behind.
@@ -22,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from compare import KNOWN_WRAPPERS
+from compare import KNOWN_WRAPPERS, MODES
 from compare.discovery import DiscoveryError, discover
 from compare.parquet_diff import NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
@@ -68,7 +70,8 @@ def build_report(
                 "golden": {"expected": golden_sha256, "checks": golden_check},
             }
         )  # fmt: skip
-    wrappers = sorted(expected, key=lambda name: (name != BASELINE, name))
+    # The baseline first, then the local wrappers, then each mode's: the matrix reads by mode.
+    wrappers = sorted(expected, key=lambda name: (name != BASELINE, name.partition("@")[2], name))
     for group in report_groups:  # every expected wrapper owes every output
         group["missing"] = [w for w in wrappers if w not in group["files"]]
         if group["missing"]:
@@ -131,10 +134,17 @@ def bless(folder: Path, golden_path: Path) -> int:
 
 
 def _wrapper_list(text: str) -> list[str]:
-    """`reference,prefect` or `reference prefect` (what make passes): the wrappers, in order."""
+    """`reference,prefect` or `reference prefect prefect@deployed` (what make passes): the
+    wrappers, in order; `<wrapper>@<mode>` is that wrapper's outputs under <mode>/."""
     names = [name for name in text.replace(",", " ").split() if name]
     if not names:
         raise argparse.ArgumentTypeError("name at least one wrapper")
+    for name in names:
+        wrapper, at, mode = name.partition("@")
+        if not wrapper or (at and mode not in MODES):
+            raise argparse.ArgumentTypeError(
+                f"{name}: not a wrapper's name (a wrapper, or <wrapper>@{'|'.join(MODES)})"
+            )
     return list(dict.fromkeys(names))
 
 
@@ -187,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expect", type=_wrapper_list, default=list(KNOWN_WRAPPERS),
                         metavar="W1,W2,...",
                         help=f"the wrappers that must all have every output "
-                             f"(default: {','.join(KNOWN_WRAPPERS)})")  # fmt: skip
+                             f"(default: {','.join(KNOWN_WRAPPERS)}); <wrapper>@deployed: "
+                             f"its outputs under deployed/")  # fmt: skip
     parser.add_argument("--golden", type=Path, help="committed sha256 of every expected output")
     parser.add_argument("--root", type=Path,
                         help="the folder group keys are relative to (default: each folder "

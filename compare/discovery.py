@@ -4,8 +4,11 @@ The layouts `make` writes (SPEC §8), relative to the compared folder (the root)
   <wrapper>_output.parquet, <wrapper>_output.rejects.parquet     one run per wrapper
   <any/path>/<wrapper>_output[.rejects].parquet                  e.g. date-2024-01-03/: DATE runs
   [<any/path>/]<wrapper>/<YYYY-MM-DD>[.rejects].parquet          a backfill per wrapper
+  deployed/<any of the above>                                    the same, run in MODE=deployed
 A group's key names the logical file: `run/metrics`, `date-2024-01-03/run/rejects`,
 `backfill/2024-01-01/metrics`, ... Manifests are not compared: they may differ by design.
+A file under a mode's folder (`deployed/`) has the key of its local twin and belongs to
+`<wrapper>@deployed`: the same group holds both modes, so one verdict compares them.
 
 Every other Parquet file (a stray `foo.parquet`, `notes/x.parquet`, `random_output.parquet`,
 a hidden name, a folder named `*.parquet`) is named as unknown, never taken as a wrapper's:
@@ -19,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compare import KNOWN_WRAPPERS
+from compare import KNOWN_WRAPPERS, MODES
 
 _SINGLE = re.compile(r"^(?P<wrapper>[A-Za-z0-9]+)_output(?:\.rejects)?\.parquet$")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}(?:\.rejects)?\.parquet$")
@@ -46,6 +49,7 @@ def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -
     `compare --root output output/backfill/prefect` keys as `compare output` would.
     """
     groups: dict[str, dict[str, Path]] = defaultdict(dict)
+    known = {*KNOWN_WRAPPERS, *(wrapper.partition("@")[0] for wrapper in wrappers)}
     found = Found(groups={})
     unexpected: dict[str, list[Path]] = defaultdict(list)
     for given in paths:
@@ -56,12 +60,13 @@ def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -
             raise DiscoveryError(f"{given}: not under the root {base}")
         candidates = [given] if given.is_file() else sorted(given.rglob("*.parquet"))
         for path in candidates:
-            relative = _relative(path, base)
-            identified = _identify(relative, path, {*KNOWN_WRAPPERS, *wrappers})
+            mode, relative = _mode_of(_relative(path, base))
+            identified = _identify(relative, path, known)
             if isinstance(identified, str):
                 found.unknown.append(identified)
                 continue
             key, wrapper = identified
+            wrapper = f"{wrapper}@{mode}" if mode else wrapper
             if wrapper not in wrappers:
                 unexpected[wrapper].append(path)
             else:
@@ -74,6 +79,13 @@ def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -
 def _relative(path: Path, base: Path) -> Path:
     """`path` from `base`, by name only: a symlink is an entry here, not where it points."""
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base)))
+
+
+def _mode_of(relative: Path) -> tuple[str | None, Path]:
+    """The mode whose folder holds the file (None: local) and its path inside that folder."""
+    if len(relative.parts) > 1 and relative.parts[0] in MODES:
+        return relative.parts[0], Path(*relative.parts[1:])
+    return None, relative
 
 
 def _identify(relative: Path, path: Path, known: set[str]) -> tuple[str, str] | str:

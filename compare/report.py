@@ -48,10 +48,15 @@ def _problems(report: dict) -> list[str]:
 
 def render_console(report: dict) -> str:
     width = max(len(group["key"]) for group in report["groups"])
-    header = f"{'output':<{width}}  " + "  ".join(f"{w:>9}" for w in report["wrappers"])
+    columns = [max(9, len(wrapper)) for wrapper in report["wrappers"]]  # prefect@deployed: 16
+    header = f"{'output':<{width}}  " + "  ".join(
+        f"{wrapper:>{column}}" for wrapper, column in zip(report["wrappers"], columns, strict=True)
+    )
     lines = [header]
     for group in report["groups"]:
-        cells = "  ".join(f"{cell:>9}" for cell in _cells(report, group))
+        cells = "  ".join(
+            f"{cell:>{column}}" for cell, column in zip(_cells(report, group), columns, strict=True)
+        )
         lines.append(f"{group['key']:<{width}}  {cells}")
     lines += ["", LEGEND + ", ! not the golden sha256", *_problems(report),
               *report.get("set_aside", []), ""]  # fmt: skip

@@ -73,9 +73,7 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
             name = f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
             temporary = os.path.join(folder, name)
             with MachineFaultError.on_os_error(temporary, "create a file"):
-                # Created like any new file (0666 less the umask); mkstemp's 0600 would leak out.
-                locks.append(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            fcntl.flock(locks[-1], fcntl.LOCK_EX)
+                locks.append(_create_locked(temporary))
             temporaries.append(temporary)
         written = paths[0] if len(paths) == 1 else os.path.dirname(os.path.abspath(paths[0]))
         with MachineFaultError.on_os_error(written, "write"):
@@ -92,6 +90,24 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
                 os.unlink(temporary)
         for lock in locks:
             os.close(lock)
+
+
+def _create_locked(temporary: str) -> int:
+    """Create `temporary`, flocked before it bears a temporary's name: a writer clearing dead
+    temporaries in the same folder (another date of a backfill, in another thread or process)
+    would otherwise find it unlocked in the instant between creation and flock, and delete it."""
+    opening = temporary + "~"  # not a temporary's name: clear_dead_temporaries passes it by
+    # Created like any new file (0666 less the umask); mkstemp's 0600 would leak out.
+    handle = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        os.rename(opening, temporary)  # the lock is the inode's: it keeps it under its new name
+    except BaseException:
+        os.close(handle)
+        with suppress(FileNotFoundError):
+            os.unlink(opening)
+        raise
+    return handle
 
 
 def clear_dead_temporaries(folder: str) -> list[str]:

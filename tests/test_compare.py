@@ -370,3 +370,91 @@ def test_keys_are_relative_to_the_root_when_files_are_named(outputs, tmp_path):
     report = json.loads((outputs / "parity-report.json").read_text())  # the root's folder
     assert [group["key"] for group in report["groups"]] == ["run/metrics"]
     assert code == 1 and "run/rejects: expected by the golden hashes but not produced" in text
+
+
+# Deployed mode (issue 14): outputs under deployed/ are `<wrapper>@deployed`, in the groups of
+# their local twins, so one verdict compares the modes with each other and with the golden.
+
+
+@pytest.fixture
+def both_modes(outputs, reference_files) -> Path:
+    """output/ as `make all MODE=deployed` leaves it for a run and one backfill date:
+    reference and prefect at the root, prefect again under deployed/."""
+    for suffix in (".parquet", ".rejects.parquet"):
+        source = reference_files / f"reference_output{suffix}"
+        for folder, wrapper in ((outputs / "deployed", "prefect"), (outputs, "reference"),
+                                (outputs, "prefect")):  # fmt: skip
+            (folder / "backfill" / wrapper).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, folder / "backfill" / wrapper / f"2024-01-01{suffix}")
+        shutil.copyfile(source, outputs / "deployed" / f"prefect_output{suffix}")
+    return outputs
+
+
+BOTH_MODES = "reference,prefect,prefect@deployed"
+
+
+def test_deployed_outputs_join_their_local_twins_in_one_verdict(both_modes, tmp_path):
+    code, text, report = compare(both_modes, "--report-dir", tmp_path / "report",
+                                 expect=BOTH_MODES)  # fmt: skip
+    assert code == 0, text
+    assert text.splitlines()[0].split() == ["output", "reference", "prefect", "prefect@deployed"]
+    assert [group["key"] for group in report["groups"]] == [
+        "backfill/2024-01-01/metrics", "backfill/2024-01-01/rejects", "run/metrics", "run/rejects"
+    ]  # fmt: skip
+    deployed = report["groups"][0]["files"]["prefect@deployed"]["path"]
+    assert deployed == str(both_modes / "deployed" / "backfill" / "prefect" / "2024-01-01.parquet")
+    assert text.splitlines()[-1] == (
+        "VERDICT: IDENTICAL: 4 outputs, byte for byte, across reference, prefect, prefect@deployed"
+    )
+    markdown = (tmp_path / "report" / "parity-report.md").read_text()
+    assert "| output | reference | prefect | prefect@deployed |" in markdown
+    assert "| `run/metrics` | base | = | = |" in markdown
+
+
+def test_a_deployed_file_that_differs_is_named_with_its_mode(both_modes, tmp_path):
+    table = _metrics(both_modes)
+    write_parquet(table.slice(1), METRICS_SCHEMA,
+                  str(both_modes / "deployed" / "prefect_output.parquet"))  # fmt: skip
+    code, text, report = compare(both_modes, "--report-dir", tmp_path / "report",
+                                 "--golden", PROJECT / "compare" / "golden.json",
+                                 expect=BOTH_MODES)  # fmt: skip
+    assert code == 1
+    assert "run/metrics: prefect@deployed vs reference: rows-differ" in text
+    assert "run/metrics: prefect@deployed sha256 " in text  # and not the golden one
+    assert "run/metrics: prefect vs reference" not in text
+    [group] = [group for group in report["groups"] if group["key"] == "run/metrics"]
+    assert group["golden"]["checks"] == {
+        "reference": "match", "prefect": "match", "prefect@deployed": "mismatch"
+    }  # fmt: skip
+
+
+def test_a_deployed_wrapper_with_no_outputs_is_named(both_modes, tmp_path):
+    code, text, _ = compare(both_modes, "--report-dir", tmp_path / "report",
+                            expect=f"{BOTH_MODES},dagster@deployed")  # fmt: skip
+    assert code == 1
+    assert ("dagster@deployed: no outputs at all (expected: reference, prefect, "
+            "dagster@deployed, prefect@deployed)") in text  # fmt: skip
+    assert "run/metrics: dagster@deployed produced no such output" in text
+
+
+def test_deployed_outputs_not_expected_are_set_aside_and_named(both_modes, tmp_path):
+    code, text, _ = compare(both_modes, "--report-dir", tmp_path / "report")
+    assert code == 0, text
+    assert "prefect@deployed: 4 output(s) set aside, not expected" in text
+
+
+@pytest.mark.parametrize("name", ["deployed/foo.parquet", "deployed/random_output.parquet",
+                                  "deployed/prefect/notes.parquet"])  # fmt: skip
+def test_a_parquet_file_in_no_known_layout_under_deployed_is_refused(both_modes, tmp_path, name):
+    (both_modes / name).parent.mkdir(exist_ok=True)
+    shutil.copyfile(both_modes / "prefect_output.parquet", both_modes / name)
+    code, text, _ = compare(both_modes, "--report-dir", tmp_path / "report", expect=BOTH_MODES)
+    assert code == 2
+    assert _one_error_line(text).startswith(f"compare: error: {both_modes / name}: ")
+
+
+def test_an_unknown_mode_in_expect_is_a_usage_error(both_modes, tmp_path):
+    code, text, _ = compare(both_modes, "--report-dir", tmp_path / "report",
+                            expect="reference,prefect@cloud")  # fmt: skip
+    assert code == 2
+    assert "prefect@cloud: not a wrapper's name (a wrapper, or <wrapper>@deployed)" in text

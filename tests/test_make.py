@@ -177,3 +177,14 @@ def test_make_all_removes_only_what_it_rewrites_and_says_so(tmp_path):
     assert f"compare: error: {folder / 'mine.parquet'}: not an output of any wrapper" in (
         later.stderr
     )
+
+
+@pytest.mark.parametrize("name", ["bogus", "prefect@cloud"])
+def test_make_all_refuses_a_name_that_is_no_wrapper_before_running_anything(tmp_path, name):
+    result = make("all", f"EXPECT=reference {name}", f"OUTPUT_ROOT={tmp_path}")
+    assert result.returncode != 0
+    first, *rest = result.stderr.splitlines()
+    assert first == (f"all: EXPECT: {name} is not a wrapper (reference prefect dagster airflow; "
+                     "<wrapper>@deployed for another mode)")  # fmt: skip
+    assert all(line.startswith("make: ***") for line in rest), result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []

@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from shared_etl.parquet_io import atomic_files
 from tests.conftest import PROJECT, SAMPLE, run_reference
 
 HOLD_AREA = """
@@ -103,3 +105,20 @@ def test_temporaries_of_a_live_writer_are_left_alone(tmp_path):
         alive.communicate("")
     assert alive.returncode == 0
     assert not temporary.exists()
+
+
+def test_writers_in_one_folder_at_once_never_clear_each_others_temporaries(tmp_path):
+    """The dates of a backfill write side by side (threads in Prefect, processes in deployed
+    mode): each write clears dead temporaries, and must never take a live one for dead."""
+    def write(writer: int) -> None:
+        for number in range(100):
+            paths = [str(tmp_path / f"{writer}-{number}{suffix}.parquet")
+                     for suffix in ("", ".rejects")]  # fmt: skip
+            with atomic_files(*paths) as temporaries:
+                for temporary in temporaries:
+                    Path(temporary).write_bytes(b"x")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(write, writer) for writer in range(4)]:
+            future.result()
+    assert len(list(tmp_path.iterdir())) == 4 * 100 * 2
