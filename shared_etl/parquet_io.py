@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -26,6 +27,7 @@ ROW_GROUP_SIZE = 1 << 20
 PARQUET_FORMAT_VERSION = "2.6"
 # `.<final name>.<12 hex>.tmp`, as atomic_files names its temporaries.
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+_OPENING_GRACE_SECONDS = 3600
 
 
 def write_parquet(table: pa.Table, schema: pa.Schema, path: str) -> None:
@@ -114,6 +116,14 @@ def clear_dead_temporaries(folder: str) -> list[str]:
     """Remove the temporaries in `folder` that no live writer holds; return their paths."""
     removed = []
     for entry in _entries(folder):
+        if _TEMPORARY.fullmatch(entry.name.removesuffix("~")) and entry.name.endswith("~"):
+            # A writer killed between creating and naming its temporary: unlocked by nature,
+            # so only its age tells it from one being named right now.
+            with suppress(OSError):
+                if time.time() - entry.stat().st_mtime > _OPENING_GRACE_SECONDS:
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+            continue
         if not _TEMPORARY.fullmatch(entry.name):
             continue
         try:
