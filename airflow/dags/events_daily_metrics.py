@@ -26,6 +26,10 @@ RETRIES = 2
 # (dag.test, where tasks run in its process) reads it, to end with the step's own message.
 failures_seen: list[BaseException] = []
 
+# The XCom key under which a failing task leaves its one-line error, so that a driver whose
+# tasks ran in other processes (a backfill's scheduler, Celery workers) can end with it.
+ERROR_KEY = "error"
+
 
 def _remember_failure(context) -> None:
     if context.get("exception") is not None:
@@ -33,13 +37,23 @@ def _remember_failure(context) -> None:
 
 
 def _step(run, *args, **kwargs):
-    """Run a shared_etl step; what no retry can cure fails the task without retries."""
+    """Run a shared_etl step; what no retry can cure (bad input, a machine fault) fails the
+    task without retries. Either way the error's one line is left in XCom for the driver."""
     try:
         return run(*args, **kwargs)
     except Exception as exc:
+        _leave_error(exc)
         if shared_etl.is_retryable(exc):
             raise
         raise AirflowFailException(str(exc)) from exc
+
+
+def _leave_error(error: Exception) -> None:
+    text = str(error).splitlines()[0] if str(error) else ""
+    if not isinstance(error, shared_etl.PipelineError):
+        text = f"{type(error).__name__}: {text}"
+    exit_code = getattr(error, "exit_code", 1)
+    get_current_context()["ti"].xcom_push(ERROR_KEY, {"message": text, "exit_code": exit_code})
 
 
 @dag(
@@ -99,8 +113,9 @@ def events_daily_metrics():
                 "run_id": run.run_id,
             },
         )
+        # Staging is not removed here: a retry of this task must still find it. The whole
+        # area is removed by run.py's run_command when the run ends (or by a later run).
         print(f"aggregate: wrote {output_path}: {result.metric_rows} metric rows")
-        shared_etl.discard_staging(prepared["staging_dir"])
         return result.to_dict()
 
     aggregate(prepare())
