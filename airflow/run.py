@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent / "dags"))
 
 import dag_state  # noqa: E402
 import events_daily_metrics as dag_module  # noqa: E402
+import service_watchdog  # noqa: E402
 from airflow.sdk.exceptions import AirflowFailException  # noqa: E402
 
 import shared_etl  # noqa: E402
@@ -166,6 +167,7 @@ def _airflow(arguments: list[str], environment: dict[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "airflow", *arguments], env=environment,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=service_watchdog.die_with_parent,
     )  # fmt: skip
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]

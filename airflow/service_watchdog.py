@@ -37,7 +37,8 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
-def _die_with_parent() -> None:  # runs in each service between fork and exec
+def die_with_parent() -> None:
+    """For preexec_fn: the kernel SIGKILLs the child when its parent dies."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
@@ -100,7 +101,7 @@ def main() -> int:
     for service in json.loads(sys.argv[1]):
         with open(service["log"], "w") as log:
             subprocess.Popen(service["argv"], stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)  # fmt: skip
+                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # fmt: skip
     message = b""
     while True:
         ready, _, _ = select.select([sys.stdin.buffer], [], [], 1.0)
