@@ -5,6 +5,8 @@
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
+#   make up | status | down                                           the deployed stack (stack/)
+#   make <wrapper> MODE=deployed ..., make backfill-<wrapper> MODE=deployed ...   through the stack
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,6 +19,11 @@ DATE ?=
 START ?=
 END ?=
 OUTPUT_DIR ?= output/backfill
+# local: each orchestrator in one process (SQLite); deployed: submitted to the stack (make up).
+MODE ?= local
+ifeq ($(filter $(MODE),local deployed),)
+$(error MODE must be local or deployed, not "$(MODE)")
+endif
 
 # The committed sample: `make data` regenerates exactly these bytes.
 SAMPLE := data/synthetic_events.csv
@@ -30,7 +37,7 @@ PYTHON ?= python3
 VENVS := $(CURDIR)/.venvs
 STATE := $(CURDIR)/.state
 UV := $(VENVS)/tools/bin/uv
-ENVIRONMENTS := reference prefect airflow dagster
+ENVIRONMENTS := reference prefect airflow dagster stack
 
 # Every run keeps its files inside the project: staging here, orchestrator state beside it.
 export ETL_STAGING_ROOT := $(STATE)/staging
@@ -42,10 +49,12 @@ SYNC_reference := --group dev --group bench
 SYNC_prefect := --no-default-groups --extra prefect
 SYNC_airflow := --no-default-groups --extra airflow
 SYNC_dagster := --no-default-groups --extra dagster
+SYNC_stack := --only-group stack
 
 REFERENCE_PY := $(VENVS)/reference/bin/python
+STACK := $(VENVS)/stack/bin/python -m stack
 
-.PHONY: help setup data all compare bless docker-all test bench clean
+.PHONY: help setup data all compare bless docker-all test bench clean up down status
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -76,13 +85,24 @@ RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
 RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 
-$(WRAPPERS): %: $(VENVS)/%/.synced
-	$(RUN_$@) --input-path $(INPUT) --output-path $(or $(OUTPUT),output/$@_output.parquet) \
-		$(if $(DATE),--date $(DATE))
+# MODE=deployed: the same flags, submitted to the running stack by RUN_<wrapper>_deployed.
+# `stack exec` starts the stack first if it is down, and stops it again afterwards.
+# The reference runner has no orchestrator: it runs as it does in local mode.
+RUN_prefect_deployed := $(VENVS)/prefect/bin/python prefect/run_deployed.py
+RUN_local = $(RUN_$(1))
+RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
+	$(or $(RUN_$(1)_deployed),$(error $(1) has no deployed mode yet (issue 14))))
+# Deployed mode needs every environment: the stack runs each orchestrator's services.
+NEEDS_deployed := setup
 
-$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
+$(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))
+	$(call RUN_$(MODE),$@) --input-path $(INPUT) \
+		--output-path $(or $(OUTPUT),output/$@_output.parquet) $(if $(DATE),--date $(DATE))
+
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE))
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
-	$(RUN_$*) --input-path $(INPUT) --start $(START) --end $(END) --output-dir $(OUTPUT_DIR)/$*
+	$(call RUN_$(MODE),$*) --input-path $(INPUT) --start $(START) --end $(END) \
+		--output-dir $(OUTPUT_DIR)/$*
 
 backfill: $(addprefix backfill-,$(WRAPPERS))
 
@@ -120,6 +140,14 @@ docker-all:
 	rm -rf output; mkdir -p output
 	docker compose build
 	docker compose run --rm compare
+
+# The deployed stack (stack/, ../shared/SPEC.md §8): up is idempotent and prints every URL;
+# down stops everything up started and checks that nothing is left running.
+up: setup
+	$(STACK) up
+
+down status: $(VENVS)/stack/.synced
+	$(STACK) $@
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .

@@ -1,0 +1,97 @@
+"""The deployed stack's tests run real services: PostgreSQL, Redis and each orchestrator's
+servers and workers, started with `make up` and stopped with `make down`. They are skipped,
+with the reason, only where the machine lacks the PostgreSQL or Redis binaries."""
+
+import glob
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT, make
+
+STATE = PROJECT / ".state" / "stack"
+STACK_ENV = STATE / "stack.env"
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def missing_services() -> str | None:
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not os.environ.get("STACK_PG_BINDIR"):
+        return "PostgreSQL server binaries absent (apt-get install postgresql)"
+    if not shutil.which("redis-server"):
+        return "redis-server absent (apt-get install redis-server)"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services_installed() -> None:
+    reason = missing_services()
+    if reason:
+        pytest.skip(reason)
+    result = make("setup")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_stopped_after(services_installed):
+    """After each module, stop the stack unless it ran before: the local-mode tests that
+    follow check that no orchestrator process is left running, and the stack's would be."""
+    was_up = "RUNNING" in make("status").stdout
+    yield
+    if not was_up:
+        assert make("down").returncode == 0
+
+
+def settings() -> dict[str, str]:
+    """The running stack's ports and credentials, as `make up` recorded them."""
+    lines = STACK_ENV.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def up() -> str:
+    """`make up` (instant when the stack already runs); its output."""
+    result = make("up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def http_status(url: str, body: dict | None = None) -> tuple[int, bytes]:
+    """GET `url` as a browser does (UIs route deep links only for HTML navigation), or POST
+    `body` as JSON to an API."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data else {"Accept": "text/html"}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with LOOPBACK.open(request, timeout=30) as response:
+        return response.status, response.read()
+
+
+def _ancestors() -> set[int]:
+    found, number = set(), os.getpid()
+    while number > 1 and number not in found:
+        found.add(number)
+        number = int(Path(f"/proc/{number}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def stack_processes() -> list[str]:
+    """Live processes of the stack, found without the stack's own code: a program from one of
+    the project's environments (supervisord, servers, workers), or any process working inside
+    .state/stack (PostgreSQL and Redis run in their data folders there)."""
+    venvs, mine, found = PROJECT / ".venvs", _ancestors(), []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in mine:
+            continue
+        try:
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cwd = Path(os.readlink(proc / "cwd"))
+            arguments = (proc / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        programs = [cwd / argument for argument in arguments[:2] if argument]
+        if cwd.is_relative_to(STATE) or any(p.is_relative_to(venvs) for p in programs):
+            found.append(f"{proc.name}: {' '.join(arguments)[:160]}")
+    return found
