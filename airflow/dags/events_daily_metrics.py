@@ -31,6 +31,20 @@ failures_seen: list[BaseException] = []
 ERROR_KEY = "error"
 
 
+# Variables a run's conf may set for its tasks ("env"): in MODE=deployed the tasks run in
+# Celery workers, not under the command that asked for the run (airflow/run_deployed.py).
+RUN_ENVIRONMENT = ("ETL_FAIL_ATTEMPTS", "ETL_STAGING_ROOT")
+
+
+def _apply_run_environment(context) -> None:
+    """Set the variables the run's conf carries for its tasks. Each task runs in a process
+    of its own (Airflow's task supervisor forks one), so they reach no other run."""
+    carried = (context["dag_run"].conf or {}).get("env") or {}
+    for name in RUN_ENVIRONMENT:
+        if carried.get(name):
+            os.environ[name] = str(carried[name])
+
+
 def _remember_failure(context) -> None:
     if context.get("exception") is not None:
         failures_seen.append(context["exception"])
@@ -79,6 +93,7 @@ def events_daily_metrics():
     @task
     def prepare() -> dict:
         context = get_current_context()
+        _apply_run_environment(context)
         staging = shared_etl.new_staging_dir(f"airflow-{context['run_id']}")
         prepared = _step(
             shared_etl.prepare,
@@ -95,6 +110,7 @@ def events_daily_metrics():
     @task
     def aggregate(prepared: dict) -> dict:
         context = get_current_context()
+        _apply_run_environment(context)
         params, run = context["params"], context["dag_run"]
         date, output_path = params["date"], params["output_path"]
         if run.run_type == "backfill":
