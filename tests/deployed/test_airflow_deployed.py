@@ -135,9 +135,7 @@ def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(stack, t
     assert not output.parent.exists() or list(output.parent.iterdir()) == []
 
 
-def test_a_backfill_writes_each_date_and_both_celery_workers_ran_its_tasks(
-    stack, truth, tmp_path
-):
+def test_a_backfill_writes_each_date_and_both_celery_workers_ran_its_tasks(stack, truth, tmp_path):
     result = deployed(
         "backfill-airflow", f"START={DATES[0]}", f"END={DATES[-1]}", f"OUTPUT_DIR={tmp_path}"
     )
