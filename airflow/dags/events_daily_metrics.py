@@ -11,6 +11,7 @@ Run it with `airflow/run.py` (`make airflow`, `make backfill-airflow`), which al
 project's AIRFLOW_HOME, or with Airflow's own `airflow dags test` / `airflow backfill create`.
 """
 
+import fcntl
 import os
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
+from shared_etl.staging import LOCK_NAME
 
 RETRIES = 2
 
@@ -38,11 +40,36 @@ RUN_ENVIRONMENT = ("ETL_FAIL_ATTEMPTS", "ETL_STAGING_ROOT")
 
 def _apply_run_environment(context) -> None:
     """Set the variables the run's conf carries for its tasks. Each task runs in a process
-    of its own (Airflow's task supervisor forks one), so they reach no other run."""
+    of its own (Airflow's task supervisor forks one), so they reach no other run.
+
+    The staging area is the one the asking command holds (an flock, shared_etl.staging):
+    once no one holds it, that command has ended or was killed, and the run's next task
+    fails at once rather than finish work nobody waits for, staging where no one clears."""
     carried = (context["dag_run"].conf or {}).get("env") or {}
+    area = carried.get("ETL_STAGING_ROOT")
+    if area and not _held(area):
+        raise AirflowFailException(
+            f"{area}: the command that asked for this run holds its staging area no more "
+            "(it ended or was killed)"
+        )
     for name in RUN_ENVIRONMENT:
         if carried.get(name):
             os.environ[name] = str(carried[name])
+
+
+def _held(area: str) -> bool:
+    """Whether a live process holds the staging area's lock."""
+    try:
+        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # drops the lock if we took it
+    return False
 
 
 def _remember_failure(context) -> None:

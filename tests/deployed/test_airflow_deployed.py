@@ -4,8 +4,11 @@ write the reference runner's bytes. Attempts and which worker ran what are read 
 Airflow's own PostgreSQL database and REST API, never from our code."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -170,3 +173,82 @@ def test_the_api_server_answers_and_lists_the_runs(stack, tmp_path):
         timeout=30,
     ) as page:
         assert page.status == 200 and b"<html" in page.read().lower()
+
+
+def test_two_backfills_at_once_both_end_the_second_waits_for_the_first(stack, truth, tmp_path):
+    backfills = [
+        subprocess.Popen(
+            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+             "--start", DATES[0], "--end", DATES[1], "--output-dir", str(tmp_path / name)],
+            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("first", "second")
+    ]  # fmt: skip
+    results = [process.communicate(timeout=900) for process in backfills]
+    assert [process.returncode for process in backfills] == [0, 0], results
+    assert "waiting for the open backfill" in "".join(err for _, err in results)
+    for name in ("first", "second"):
+        for day in DATES[:2]:
+            assert_same_parquet(tmp_path / name / f"{day}.parquet", truth / f"{day}.parquet")
+
+
+def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(stack, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(full)], check=True)
+    try:
+        result = subprocess.run(
+            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+             "--start", DATES[3], "--end", DATES[3], "--output-dir", str(full)],
+            capture_output=True, text=True, cwd=PROJECT, check=False,
+        )  # fmt: skip
+        assert list(full.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: airflow backfill {DATES[3]}..{DATES[3]}: 1 of 1 dates failed ({DATES[3]}); "
+        f"first error: {full}: cannot write: No space left on device"
+    ]
+    assert "up_for_retry" not in result.stdout
+
+
+def test_the_run_of_a_killed_command_stops_at_its_next_task_and_writes_nothing(
+    stack, tmp_path_factory, tmp_path
+):
+    source = tmp_path_factory.mktemp("large") / "large.csv"
+    generated = subprocess.run(
+        [str(PROJECT / ".venvs" / "reference" / "bin" / "python"), "-m", "shared_etl.generate",
+         "--rows", "300000", "--seed", "5", "--start", "2024-01-01", "--days", "2",
+         "--output", str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    output = tmp_path / "killed.parquet"
+    command = subprocess.Popen(
+        [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(source),
+         "--output-path", str(output)],
+        cwd=PROJECT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    run_id = None
+    for line in command.stdout:
+        if "triggered dag run" in line:
+            run_id = line.split("triggered dag run ")[1].split()[0]
+        if run_id and "prepare: running" in line:
+            break
+    os.killpg(command.pid, signal.SIGKILL)
+    command.communicate()
+    deadline = time.monotonic() + 600
+    while (state := api(f"/api/v2/dags/events_daily_metrics/dagRuns/{run_id}")["state"]) not in (
+        "success", "failed"
+    ):  # fmt: skip
+        assert time.monotonic() < deadline, f"run {run_id} still {state}"
+        time.sleep(1)
+    assert state == "failed"
+    [[aggregate]] = query(
+        "SELECT state FROM task_instance WHERE run_id = %s AND task_id = 'aggregate'", run_id
+    )
+    assert aggregate in ("failed", "upstream_failed")  # whichever task came next refused
+    assert not output.exists()
