@@ -99,6 +99,7 @@ RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 # The reference runner has no orchestrator: it runs as it does in local mode.
 RUN_prefect_deployed := $(VENVS)/prefect/bin/python prefect/run_deployed.py
 RUN_dagster_deployed := $(VENVS)/dagster/bin/python dagster/run_deployed.py
+RUN_airflow_deployed := $(VENVS)/airflow/bin/python airflow/run_deployed.py
 RUN_local = $(RUN_$(1))
 RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
 	$(or $(RUN_$(1)_deployed),$(error $(1) has no deployed mode yet (issue 14))))

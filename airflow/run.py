@@ -7,7 +7,12 @@ One run is `dag.test()`: a real DAG run in Airflow's metadata database, its task
 this process (retries included), nothing left running. A backfill is Airflow's own: one DAG
 run per logical date created by `airflow backfill create`, executed by a real scheduler with
 the LocalExecutor and the API server its task workers report to, both started here on a
-free loopback port, waited on with a bounded timeout and stopped (process groups) at the end.
+free loopback port under a watchdog that kills them (task workers included) when this
+process ends, however it ends; the backfill is waited on with a bounded timeout.
+
+Side by side (SPEC §9): a backfill holds the DAG's lock exclusively, a one run shares it
+(dag_state.py), so a second backfill, or a run beside a backfill, waits with one line
+saying so. Failed tasks leave their one-line error in XCom; the run ends with it.
 """
 
 import json
@@ -38,7 +43,9 @@ for _name, _value in {
 
 sys.path.insert(0, str(Path(__file__).parent / "dags"))
 
+import dag_state  # noqa: E402
 import events_daily_metrics as dag_module  # noqa: E402
+import service_watchdog  # noqa: E402
 from airflow.sdk.exceptions import AirflowFailException  # noqa: E402
 
 import shared_etl  # noqa: E402
@@ -49,31 +56,29 @@ def run_one(input_path: str, output_path: str, date: str | None) -> None:
     shared_etl.check_output_path(output_path)
     shared_etl.parse_date(date)
     _migrate_once()
-    dag_module.failures_seen.clear()
-    conf = {"input_path": input_path, "output_path": output_path, "date": date}
-    run = dag_module.events_dag.test(run_conf=conf)
+    with dag_state.dag_lock(HOME, DAG_ID, exclusive=False, holder="airflow run"):
+        dag_module.failures_seen.clear()
+        conf = {"input_path": input_path, "output_path": output_path, "date": date}
+        run = dag_module.events_dag.test(run_conf=conf)
     if run.state == "success":
         return
     for error in dag_module.failures_seen:
         cause = error.__cause__ if isinstance(error, AirflowFailException) else error
         if isinstance(cause, shared_etl.PipelineError):
             raise cause
-    raise shared_etl.PipelineError(f"airflow dag run {run.run_id} ended {run.state}")
+    _raise_task_error([run.run_id], f"airflow dag run {run.run_id} ended {run.state}")
 
 
 def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None:
     dates = shared_etl.dates_between(start, end)
+    shared_etl.check_output_dir(output_dir)
+    for day in dates:
+        shared_etl.check_output_path(os.path.join(output_dir, f"{day}.parquet"))
     _migrate_once()
     environment = _service_environment()
-    _airflow(["dags", "reserialize"], environment)
-    _airflow(["dags", "unpause", DAG_ID], environment)
-    # A SIGTERM must still reach the `finally` below, or the services would outlive us.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    services: list[subprocess.Popen] = []
-    try:
-        if _closed_backfill_states() is None:  # left open by a killed run: let it close first
-            _start_services(environment, services)
-            _wait_for_backfills_to_close()
+    with dag_state.dag_lock(HOME, DAG_ID, exclusive=True, holder="airflow backfill"):
+        _airflow(["dags", "reserialize"], environment)
+        before = dag_state.newest_backfill_id(DAG_ID)
         # Created before the scheduler starts: on SQLite, under load, the CLI's inserts and a
         # starting scheduler's writes can lock each other out ("database is locked").
         conf = json.dumps({"input_path": input_path, "output_dir": output_dir})
@@ -83,27 +88,59 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
              "--max-active-runs", "4"],
             environment,
         )  # fmt: skip
-        if not services:
-            _start_services(environment, services)
-        states = _wait_for_backfills_to_close()
-    finally:
-        for service in services:
-            _stop(service)
-        _airflow(["dags", "pause", DAG_ID], environment)
+        backfill_id = dag_state.newest_backfill_id(DAG_ID)
+        if backfill_id <= before:
+            raise shared_etl.PipelineError(f"airflow backfill create made no backfill of {DAG_ID}")
+        _airflow(["dags", "unpause", DAG_ID], environment)
+        try:
+            with _services(environment) as watchdog:
+                states = _wait_for_backfill(backfill_id, watchdog)
+        finally:
+            # Under the exclusive lock no other run needs the DAG unpaused.
+            _airflow(["dags", "pause", DAG_ID], environment)
     for day in dates:
         print(f"airflow backfill: {day}: {states.get(day, 'missing')}")
-    failed = {day: states.get(day, "missing") for day in dates if states.get(day) != "success"}
+    failed = [day for day in dates if states.get(day) != "success"]
     if failed:
-        raise shared_etl.PipelineError(
-            f"airflow backfill {start}..{end}: runs not successful: {failed}; task logs in "
-            f"{HOME / 'logs'}"
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            run_ids = [run.run_id for run in session.query(DagRun).filter(
+                DagRun.backfill_id == backfill_id)]  # fmt: skip
+        _raise_task_error(
+            run_ids,
+            f"airflow backfill {start}..{end}: runs not successful: "
+            f"{ {day: states.get(day, 'missing') for day in failed} }; task logs in "
+            f"{HOME / 'logs'}",
+            prefix=f"airflow backfill {start}..{end}: {len(failed)} of {len(dates)} dates "
+            f"failed ({', '.join(failed)}); first error: ",
         )
 
 
+def _raise_task_error(run_ids: list[str], fallback: str, prefix: str = "") -> None:
+    """End with the one-line error a failed task left in XCom, or `fallback` if none did."""
+    errors = dag_state.run_errors(DAG_ID, run_ids)
+    if not errors:
+        raise shared_etl.PipelineError(fallback)
+    _, error = min(errors, key=lambda found: found[0])  # the earliest date's
+    failure = shared_etl.PipelineError(prefix + error["message"])
+    failure.exit_code = int(error.get("exit_code", 1))
+    raise failure
+
+
 def _migrate_once() -> None:
-    """`airflow db migrate` the first time this AIRFLOW_HOME is used (a few seconds)."""
-    if not (HOME / "airflow.db").exists():
-        _airflow(["db", "migrate"], dict(os.environ))
+    """`airflow db migrate` once per AIRFLOW_HOME and Airflow version (a few seconds); runs
+    that start together wait for the first one's migration instead of racing it."""
+    from airflow import __version__
+
+    stamp = HOME / f".migrated-{__version__}"
+    if stamp.exists():
+        return
+    with dag_state.file_lock(HOME / "migrate.lock"):
+        if not stamp.exists():
+            _airflow(["db", "migrate"], dict(os.environ))
+            stamp.touch()
 
 
 def _service_environment() -> dict[str, str]:
@@ -127,80 +164,92 @@ def _service_environment() -> dict[str, str]:
 
 
 def _airflow(arguments: list[str], environment: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "airflow", *arguments], env=environment, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *arguments], env=environment,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=service_watchdog.die_with_parent,
+    )  # fmt: skip
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise shared_etl.PipelineError(
+            f"airflow {arguments[0]} {arguments[1] if len(arguments) > 1 else ''} failed: "
+            f"{lines[-1] if lines else f'exit status {result.returncode}'}"
+        )
 
 
-def _start(arguments: list[str], environment: dict[str, str], name: str) -> subprocess.Popen:
-    log = HOME / "logs" / "services" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "airflow", *arguments], env=environment,
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+class _services:
+    """API server and scheduler under service_watchdog.py: stopped at the end of the block,
+    and killed by the watchdog if this process dies first."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.environment = environment
+        self.logs = HOME / "logs" / "services"
+
+    def __enter__(self) -> subprocess.Popen:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        python = [sys.executable, "-m", "airflow"]
+        services = [
+            {"argv": [*python, "api-server"], "log": str(self.logs / "api-server.log")},
+            {"argv": [*python, "scheduler", "--skip-serve-logs"],
+             "log": str(self.logs / "scheduler.log")},
+        ]  # fmt: skip
+        self.watchdog = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "service_watchdog.py"),
+             json.dumps(services)],
+            stdin=subprocess.PIPE, env=self.environment, start_new_session=True,
         )  # fmt: skip
+        try:
+            _wait_for_api(self.environment["AIRFLOW__API__PORT"], self.watchdog)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.watchdog
+
+    def __exit__(self, *_) -> None:
+        try:
+            self.watchdog.stdin.write(b"stop")
+            self.watchdog.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.watchdog.wait()
 
 
-def _start_services(environment: dict[str, str], services: list[subprocess.Popen]) -> None:
-    """API server and scheduler, added to `services` as they start so that all get stopped."""
-    services.append(_start(["api-server"], environment, "api-server"))
-    services.append(_start(["scheduler", "--skip-serve-logs"], environment, "scheduler"))
-    _wait_for_api(environment["AIRFLOW__API__PORT"])
-
-
-def _wait_for_api(port: str, timeout: float = 120) -> None:
+def _wait_for_api(port: str, watchdog: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and watchdog.poll() is None:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", int(port))) == 0:
                 return
         time.sleep(0.5)
     raise shared_etl.PipelineError(
-        f"airflow api-server did not listen on port {port} in {timeout} s"
+        f"airflow api-server did not listen on port {port} in {timeout} s "
+        f"(log: {HOME / 'logs' / 'services' / 'api-server.log'})"
     )
 
 
-def _closed_backfill_states() -> dict[str, str] | None:
-    """The state of the newest backfill's runs by date, or None while any backfill of the DAG
-    is still open. Read from Airflow's own database."""
-    from airflow.models.backfill import Backfill
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        backfills = session.query(Backfill).filter(Backfill.dag_id == DAG_ID).all()
-        if any(backfill.completed_at is None for backfill in backfills):
-            return None
-        newest = max(backfills, key=lambda backfill: backfill.id, default=None)
-        runs = session.query(DagRun).filter(DagRun.backfill_id == newest.id).all() \
-            if newest else []  # fmt: skip
-        return {run.logical_date.date().isoformat(): str(run.state) for run in runs}
-
-
-def _wait_for_backfills_to_close() -> dict[str, str]:
-    """Poll until the scheduler has closed every backfill of the DAG, with a bounded timeout."""
+def _wait_for_backfill(backfill_id: int, watchdog: subprocess.Popen) -> dict[str, str]:
+    """Poll this backfill's own runs until the scheduler closes it, printing each change of
+    state; bounded by BACKFILL_TIMEOUT_SECONDS."""
     deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
+    shown: dict[str, str] = {}
     while time.monotonic() < deadline:
-        states = _closed_backfill_states()
-        if states is not None:
+        closed, states = dag_state.backfill_progress(backfill_id)
+        for day, state in sorted(states.items()):
+            if shown.get(day) != state:
+                print(f"airflow backfill {backfill_id}: {day}: {state}", flush=True)
+        shown = states
+        if closed:
             return states
+        if watchdog.poll() is not None:
+            break
         time.sleep(1)
     raise shared_etl.PipelineError(
-        f"airflow backfill of {DAG_ID} not closed after {BACKFILL_TIMEOUT_SECONDS} s"
+        f"airflow backfill {backfill_id} of {DAG_ID} not closed after "
+        f"{BACKFILL_TIMEOUT_SECONDS} s (scheduler log: {HOME / 'logs' / 'services'})"
     )
-
-
-def _stop(service: subprocess.Popen) -> None:
-    """SIGTERM the service's whole process group (its task workers too), then SIGKILL."""
-    try:
-        os.killpg(service.pid, signal.SIGTERM)
-        service.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(service.pid, signal.SIGKILL)
-        service.wait()
-    except ProcessLookupError:
-        pass
 
 
 if __name__ == "__main__":
+    # A SIGTERM must still reach the `finally`s (lock, pause, staging) instead of killing us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     sys.exit(run_command("python airflow/run.py", __doc__, run_one, run_backfill))

@@ -11,6 +11,7 @@ Run it with `airflow/run.py` (`make airflow`, `make backfill-airflow`), which al
 project's AIRFLOW_HOME, or with Airflow's own `airflow dags test` / `airflow backfill create`.
 """
 
+import fcntl
 import os
 from datetime import timedelta
 
@@ -19,12 +20,56 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
+from shared_etl.staging import LOCK_NAME
 
 RETRIES = 2
 
 # What a failed task raised, as Airflow's on_failure_callback saw it. Only airflow/run.py
 # (dag.test, where tasks run in its process) reads it, to end with the step's own message.
 failures_seen: list[BaseException] = []
+
+# The XCom key under which a failing task leaves its one-line error, so that a driver whose
+# tasks ran in other processes (a backfill's scheduler, Celery workers) can end with it.
+ERROR_KEY = "error"
+
+
+# Variables a run's conf may set for its tasks ("env"): in MODE=deployed the tasks run in
+# Celery workers, not under the command that asked for the run (airflow/run_deployed.py).
+RUN_ENVIRONMENT = ("ETL_FAIL_ATTEMPTS", "ETL_STAGING_ROOT")
+
+
+def _apply_run_environment(context) -> None:
+    """Set the variables the run's conf carries for its tasks. Each task runs in a process
+    of its own (Airflow's task supervisor forks one), so they reach no other run.
+
+    The staging area is the one the asking command holds (an flock, shared_etl.staging):
+    once no one holds it, that command has ended or was killed, and the run's next task
+    fails at once rather than finish work nobody waits for, staging where no one clears."""
+    carried = (context["dag_run"].conf or {}).get("env") or {}
+    area = carried.get("ETL_STAGING_ROOT")
+    if area and not _held(area):
+        raise AirflowFailException(
+            f"{area}: the command that asked for this run holds its staging area no more "
+            "(it ended or was killed)"
+        )
+    for name in RUN_ENVIRONMENT:
+        if carried.get(name):
+            os.environ[name] = str(carried[name])
+
+
+def _held(area: str) -> bool:
+    """Whether a live process holds the staging area's lock."""
+    try:
+        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # drops the lock if we took it
+    return False
 
 
 def _remember_failure(context) -> None:
@@ -33,13 +78,23 @@ def _remember_failure(context) -> None:
 
 
 def _step(run, *args, **kwargs):
-    """Run a shared_etl step; what no retry can cure fails the task without retries."""
+    """Run a shared_etl step; what no retry can cure (bad input, a machine fault) fails the
+    task without retries. Either way the error's one line is left in XCom for the driver."""
     try:
         return run(*args, **kwargs)
     except Exception as exc:
+        _leave_error(exc)
         if shared_etl.is_retryable(exc):
             raise
         raise AirflowFailException(str(exc)) from exc
+
+
+def _leave_error(error: Exception) -> None:
+    text = str(error).splitlines()[0] if str(error) else ""
+    if not isinstance(error, shared_etl.PipelineError):
+        text = f"{type(error).__name__}: {text}"
+    exit_code = getattr(error, "exit_code", 1)
+    get_current_context()["ti"].xcom_push(ERROR_KEY, {"message": text, "exit_code": exit_code})
 
 
 @dag(
@@ -65,6 +120,7 @@ def events_daily_metrics():
     @task
     def prepare() -> dict:
         context = get_current_context()
+        _apply_run_environment(context)
         staging = shared_etl.new_staging_dir(f"airflow-{context['run_id']}")
         prepared = _step(
             shared_etl.prepare,
@@ -81,6 +137,7 @@ def events_daily_metrics():
     @task
     def aggregate(prepared: dict) -> dict:
         context = get_current_context()
+        _apply_run_environment(context)
         params, run = context["params"], context["dag_run"]
         date, output_path = params["date"], params["output_path"]
         if run.run_type == "backfill":
@@ -99,8 +156,9 @@ def events_daily_metrics():
                 "run_id": run.run_id,
             },
         )
+        # Staging is not removed here: a retry of this task must still find it. The whole
+        # area is removed by run.py's run_command when the run ends (or by a later run).
         print(f"aggregate: wrote {output_path}: {result.metric_rows} metric rows")
-        shared_etl.discard_staging(prepared["staging_dir"])
         return result.to_dict()
 
     aggregate(prepare())

@@ -1,0 +1,74 @@
+"""Write the deployed Airflow's `$AIRFLOW_HOME/airflow.cfg` from the stack's settings.
+
+    python airflow/deployed/configure.py        (a `make up` step: airflow/deployed/stack.toml)
+
+Airflow's own idiom: every service reads one airflow.cfg. The ports and the database
+password change with each `make up`, so the file is written here from the stack's settings
+(the STACK_* and AIRFLOW_PORT variables `make up` gives each step), readable only by you.
+What it sets, and why:
+  - PostgreSQL (`airflow` database) for metadata, the CeleryExecutor with Redis as broker and
+    PostgreSQL as result backend, two Celery workers (supervisord.conf) of 2 slots each;
+  - no schedule-made runs (`use_job_schedule = False`): only triggered runs and backfills, so
+    unpausing the DAG never starts a run nobody asked for;
+  - the simple auth manager with everyone admin: the stack listens on loopback only, and the
+    UI and REST API v2 answer without a login (GET /auth/token gives an API token);
+  - logs, state and the DAG folder in the project, examples off.
+"""
+
+import configparser
+import os
+import secrets
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+
+
+def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
+    home = environment["AIRFLOW_HOME"]
+    port = environment["AIRFLOW_PORT"]
+    user, password = environment["STACK_PG_USER"], environment["STACK_PG_PASSWORD"]
+    database = f"{user}:{password}@127.0.0.1:{environment['STACK_PG_PORT']}/airflow"
+    return {
+        "core": {
+            "dags_folder": str(PROJECT / "airflow" / "dags"),
+            "executor": "CeleryExecutor",
+            "load_examples": "False",
+            "parallelism": "8",
+            "execution_api_server_url": f"http://127.0.0.1:{port}/execution/",
+            "auth_manager": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "simple_auth_manager_all_admins": "True",
+        },
+        "database": {"sql_alchemy_conn": f"postgresql+psycopg2://{database}"},
+        "celery": {
+            "broker_url": f"redis://127.0.0.1:{environment['STACK_REDIS_PORT']}/0",
+            "result_backend": f"db+postgresql://{database}",
+            "worker_concurrency": "2",
+        },
+        "api": {"host": "127.0.0.1", "port": port, "workers": "1"},
+        "api_auth": {"jwt_secret": secrets.token_hex(32)},
+        "scheduler": {"use_job_schedule": "False", "scheduler_heartbeat_sec": "1"},
+        "dag_processor": {"refresh_interval": "30"},
+        "logging": {
+            "base_log_folder": str(Path(home) / "logs"),
+            "logging_level": "INFO",
+        },
+    }
+
+
+def main() -> None:
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_dict(settings(dict(os.environ)))
+    temporary = home / "airflow.cfg.tmp"
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write("# Written by airflow/deployed/configure.py at `make up`; rewritten each time.\n")
+        config.write(out)
+    temporary.replace(home / "airflow.cfg")
+    print(f"wrote {home / 'airflow.cfg'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""SPEC §9 for the Airflow wrapper: runs side by side, kills, machine faults — real processes,
+a real scheduler on Airflow's own SQLite database, real SIGKILLs and real filesystems."""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT, SAMPLE, run_reference
+
+PYTHON = PROJECT / ".venvs" / "airflow" / "bin" / "python"
+RUN = PROJECT / "airflow" / "run.py"
+DB = PROJECT / ".state" / "airflow" / "airflow.db"
+STAGING = PROJECT / ".state" / "staging"
+
+pytestmark = pytest.mark.skipif(not PYTHON.exists(), reason="run `make setup` first")
+
+
+def airflow(*args: str, **popen) -> subprocess.Popen:
+    """airflow/run.py in a session and process group of its own, as a shell starts it."""
+    environment = {**os.environ, "ETL_STAGING_ROOT": str(STAGING)}
+    return subprocess.Popen([str(PYTHON), str(RUN), *args], cwd=PROJECT, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **popen)  # fmt: skip
+
+
+def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, session...)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_tree(root: int) -> set[tuple[int, str]]:
+    """`root` and every live process below it, as (pid, start time): a process title set by
+    Airflow's services (setproctitle) cannot hide them from the parent links."""
+    children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            started[int(entry)] = fields[19]
+    found, pending = set(), [root]
+    while pending:
+        pid = pending.pop()
+        if pid in started:
+            found.add((pid, started[pid]))
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def still_alive(processes: set[tuple[int, str]]) -> list[int]:
+    """The processes of `processes` still running, and any process in one of their sessions
+    (what they forked after the snapshot), except this test's own session."""
+    sessions = {fields[4] for pid, _ in processes if (fields := _stat(pid))} - {
+        _stat(os.getpid())[4]
+    }
+    alive = []
+    for entry in os.listdir("/proc"):
+        fields = _stat(int(entry)) if entry.isdigit() else None
+        if fields and fields[0] != "Z" and ((int(entry), fields[19]) in processes
+                                            or fields[4] in sessions):  # fmt: skip
+            alive.append(int(entry))
+    return alive
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def reference_backfill(source: Path, start: str, end: str, folder: Path) -> Path:
+    result = run_reference("--input-path", str(source), "--start", start, "--end", end,
+                           "--output-dir", str(folder))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def same_files(expected: Path, actual: Path) -> None:
+    names = sorted(path.name for path in expected.glob("*.parquet"))
+    assert names and names == sorted(path.name for path in actual.glob("*.parquet"))
+    for name in names:
+        assert (expected / name).read_bytes() == (actual / name).read_bytes(), name
+
+
+def dag_runs(where: str, *args) -> list[tuple]:
+    with sqlite3.connect(DB) as db:
+        return db.execute(f"SELECT run_id, state FROM dag_run WHERE {where}", args).fetchall()
+
+
+@pytest.fixture(scope="module")
+def other_input(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("input") / "other.csv"
+    result = subprocess.run(
+        [str(PROJECT / ".venvs" / "reference" / "bin" / "python"), "-m", "shared_etl.generate",
+         "--rows", "3000", "--seed", "7", "--start", "2024-01-01", "--days", "2",
+         "--output", str(path)],
+        capture_output=True, text=True, cwd=PROJECT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def large_input(tmp_path_factory) -> Path:
+    """Large enough that a task is still working when the test kills the run."""
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    result = subprocess.run(
+        [str(PROJECT / ".venvs" / "reference" / "bin" / "python"), "-m", "shared_etl.generate",
+         "--rows", "400000", "--seed", "3", "--start", "2024-01-01", "--days", "2",
+         "--output", str(path)],
+        capture_output=True, text=True, cwd=PROJECT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_two_backfills_at_once_each_write_their_own_data(other_input, tmp_path):
+    first = airflow("--input-path", str(SAMPLE), "--start", "2024-01-01", "--end", "2024-01-02",
+                    "--output-dir", str(tmp_path / "first"))  # fmt: skip
+    second = airflow("--input-path", str(other_input), "--start", "2024-01-01",
+                     "--end", "2024-01-02", "--output-dir", str(tmp_path / "second"))  # fmt: skip
+    (code1, _, err1), (code2, _, err2) = finish(first), finish(second)
+    assert (code1, code2) == (0, 0), err1 + err2
+    assert "waiting for the runs of the DAG in progress" in err1 + err2
+    same_files(reference_backfill(SAMPLE, "2024-01-01", "2024-01-02", tmp_path / "r1"),
+               tmp_path / "first")  # fmt: skip
+    same_files(reference_backfill(other_input, "2024-01-01", "2024-01-02", tmp_path / "r2"),
+               tmp_path / "second")  # fmt: skip
+    paused = (
+        sqlite3.connect(DB)
+        .execute("SELECT is_paused FROM dag WHERE dag_id = 'events_daily_metrics'")
+        .fetchone()
+    )
+    assert paused == (1,), "the DAG is left unpaused"
+
+
+def test_two_runs_and_a_backfill_at_once_each_write_their_own_data(other_input, tmp_path):
+    runs = [
+        airflow("--input-path", str(SAMPLE), "--output-path", str(tmp_path / "a.parquet")),
+        airflow("--input-path", str(other_input), "--output-path", str(tmp_path / "b.parquet")),
+        airflow("--input-path", str(other_input), "--start", "2024-01-02", "--end", "2024-01-02",
+                "--output-dir", str(tmp_path / "backfill")),
+    ]  # fmt: skip
+    results = [finish(run) for run in runs]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    for source, name in [(SAMPLE, "a.parquet"), (other_input, "b.parquet")]:
+        expected = tmp_path / "reference" / name
+        assert run_reference("--input-path", str(source), "--output-path",
+                             str(expected)).returncode == 0  # fmt: skip
+        assert expected.read_bytes() == (tmp_path / name).read_bytes(), name
+    same_files(reference_backfill(other_input, "2024-01-02", "2024-01-02", tmp_path / "r"),
+               tmp_path / "backfill")  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["process group", "run.py alone"])
+def test_a_killed_backfill_leaves_no_process_and_the_next_one_succeeds(
+    target, large_input, tmp_path
+):
+    areas_before = set(STAGING.glob("airflow-run-py-*"))
+    driver = airflow("--input-path", str(large_input), "--start", "2024-01-01",
+                     "--end", "2024-01-02", "--output-dir", str(tmp_path / "killed"))  # fmt: skip
+
+    def task_at_work() -> bool:
+        """A dated staging folder in this driver's area: a task worker is preparing."""
+        areas = set(STAGING.glob("airflow-run-py-*")) - areas_before
+        return any(any(area.glob("airflow-backfill__*")) for area in areas)
+
+    wait_until(task_at_work, 600, "a backfill task started")
+    started = process_tree(driver.pid)
+    assert len(started) > 4  # driver, watchdog, API server, scheduler, task workers
+    if target == "process group":
+        os.killpg(driver.pid, signal.SIGKILL)
+    else:
+        os.kill(driver.pid, signal.SIGKILL)
+    driver.communicate()
+    wait_until(lambda: not still_alive(started), 30, "every process of the killed run ended")
+    time.sleep(5)  # nothing of the killed run may finish its work afterwards
+    assert not list((tmp_path / "killed").glob("*.parquet"))
+
+    result = airflow("--input-path", str(SAMPLE), "--start", "2024-01-01", "--end", "2024-01-02",
+                     "--output-dir", str(tmp_path / "next"))  # fmt: skip
+    code, out, err = finish(result)
+    assert code == 0, err
+    assert "of a killed run" in out
+    same_files(reference_backfill(SAMPLE, "2024-01-01", "2024-01-02", tmp_path / "r"),
+               tmp_path / "next")  # fmt: skip
+    assert not list(STAGING.glob("airflow-run-py-*")), "a staging area was left behind"
+    assert not dag_runs("dag_id = 'events_daily_metrics' AND state IN ('running', 'queued')")
+
+
+def test_a_killed_run_is_marked_failed_by_the_next_run(large_input, tmp_path):
+    driver = airflow("--input-path", str(large_input), "--output-path",
+                     str(tmp_path / "killed.parquet"))  # fmt: skip
+    before = set(STAGING.glob("airflow-run-py-*/airflow-manual__*"))
+    folder = wait_until(
+        lambda: set(STAGING.glob("airflow-run-py-*/airflow-manual__*")) - before, 300,
+        "the run's prepare task started",
+    )  # fmt: skip
+    run_id = dag_runs("state = 'running' AND run_id LIKE 'manual__%'")
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.communicate()
+    assert run_id, f"no running dag run while {folder} exists"
+    code, _, err = finish(airflow("--input-path", str(SAMPLE), "--output-path",
+                                  str(tmp_path / "next.parquet")))  # fmt: skip
+    assert code == 0, err
+    assert dict(dag_runs("run_id = ?", run_id[0][0])) == {run_id[0][0]: "failed"}
+    assert not list(STAGING.glob("airflow-run-py-*")), "the killed run's staging was left"
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_an_output_folder_that_is_a_file_fails_a_backfill_at_once_with_one_line(tmp_path):
+    folder = tmp_path / "a-file"
+    folder.write_text("not a folder")
+    started = time.monotonic()
+    code, _, err = finish(airflow("--input-path", str(SAMPLE), "--start", "2024-01-01",
+                                  "--end", "2024-01-02", "--output-dir", str(folder)))  # fmt: skip
+    assert code == 1
+    assert _one_line(err) == f"error: {folder}: is a file, not a folder for the outputs"
+    assert time.monotonic() - started < 60, "the backfill started before the output was checked"
+
+
+@pytest.fixture
+def full_folder(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    point = tmp_path / "full"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(point)], check=True)
+    yield point
+    subprocess.run(["umount", str(point)], check=True)
+
+
+def test_a_full_disk_fails_a_run_with_one_line_and_no_retry(full_folder):
+    code, _, err = finish(airflow("--input-path", str(SAMPLE), "--output-path",
+                                  str(full_folder / "x.parquet")))  # fmt: skip
+    assert code == 1
+    assert _one_line(err) == f"error: {full_folder}: cannot write: No space left on device"
+    assert list(full_folder.iterdir()) == []
+    with sqlite3.connect(DB) as db:
+        tries = db.execute(
+            "SELECT try_number FROM task_instance WHERE task_id = 'aggregate'"
+            " AND run_id LIKE 'manual__%' ORDER BY start_date DESC LIMIT 1"
+        ).fetchone()
+    assert tries == (1,), "a machine fault was retried"
+
+
+def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(full_folder):
+    # A date no other test uses, so the task's try_number counts this backfill's tries only.
+    day = f"20{random.randint(1, 19):02d}-{random.randint(1, 12):02d}-{random.randint(1, 28):02d}"
+    code, _, err = finish(airflow("--input-path", str(SAMPLE), "--start", day, "--end", day,
+                                  "--output-dir", str(full_folder)))  # fmt: skip
+    assert code == 1
+    line = _one_line(err)
+    assert line.endswith(f"first error: {full_folder}: cannot write: No space left on device")
+    with sqlite3.connect(DB) as db:
+        tries = db.execute(
+            "SELECT try_number, state FROM task_instance WHERE task_id = 'aggregate'"
+            " AND run_id = ?",
+            (f"backfill__{day}T00:00:00+00:00",),
+        ).fetchall()
+    assert tries == [(1, "failed")], "a machine fault was retried"
+
+
+def test_a_missing_input_fails_a_backfill_with_exit_2_naming_the_file(tmp_path):
+    missing = tmp_path / "missing.csv"
+    code, _, err = finish(
+        airflow(
+            "--input-path",
+            str(missing),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-01",
+            "--output-dir",
+            str(tmp_path),
+        )
+    )
+    assert code == 2
+    assert _one_line(err).endswith(f"first error: {missing}: no such file")
