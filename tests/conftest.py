@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -117,3 +117,25 @@ def siblings(output: Path) -> list[Path]:
 def assert_same_parquet(got: Path, expected: Path) -> None:
     for got_file, expected_file in zip(siblings(got), siblings(expected), strict=True):
         assert got_file.read_bytes() == expected_file.read_bytes(), f"{got_file} != {expected_file}"
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Mount a small tmpfs under tmp_path, e.g. mount("12k") (full at once) or mount("1m",
+    "ro") (read-only): a real machine fault. Mounting needs root; without it, skipped."""
+    mounted: list[Path] = []
+
+    def mount_tmpfs(size: str, *options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        point = tmp_path / f"mount{len(mounted)}"
+        point.mkdir()
+        options_text = ",".join([f"size={size}", *options])
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options_text, "tmpfs", str(point)],
+                       check=True)  # fmt: skip
+        mounted.append(point)
+        return point
+
+    yield mount_tmpfs
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)

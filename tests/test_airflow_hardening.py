@@ -241,14 +241,8 @@ def test_an_output_folder_that_is_a_file_fails_a_backfill_at_once_with_one_line(
 
 
 @pytest.fixture
-def full_folder(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    point = tmp_path / "full"
-    point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(point)], check=True)
-    yield point
-    subprocess.run(["umount", str(point)], check=True)
+def full_folder(mount) -> Path:
+    return mount("12k")
 
 
 def test_a_full_disk_fails_a_run_with_one_line_and_no_retry(full_folder):

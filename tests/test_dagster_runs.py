@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests import test_machine_faults
 from tests.conformance.wrappers import survivors
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
 
 SCRIPT = [str(PROJECT / ".venvs" / "dagster" / "bin" / "python"), "dagster/definitions.py"]
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")
-mount = test_machine_faults.mount  # a real tmpfs, full or read-only (skipped without root)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -9,35 +9,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT, SAMPLE, run_reference
-
-
-@pytest.fixture
-def mount(tmp_path: Path) -> Iterator:
-    """Mount a small tmpfs (size, options) under tmp_path; unmounted after the test."""
-    mounted: list[Path] = []
-
-    def make(size: str, *options: str) -> Path:
-        if os.geteuid() != 0:
-            pytest.skip("mounting a tmpfs needs root")
-        point = tmp_path / f"mount{len(mounted)}"
-        point.mkdir()
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs",
-             str(point)],
-            check=True,
-        )  # fmt: skip
-        mounted.append(point)
-        return point
-
-    yield make
-    for point in mounted:
-        subprocess.run(["umount", str(point)], check=True)
 
 
 def _one_line_error(result: subprocess.CompletedProcess, path: Path, cause: str) -> None:

@@ -110,6 +110,7 @@ def test_temporaries_of_a_live_writer_are_left_alone(tmp_path):
 def test_writers_in_one_folder_at_once_never_clear_each_others_temporaries(tmp_path):
     """The dates of a backfill write side by side (threads in Prefect, processes in deployed
     mode): each write clears dead temporaries, and must never take a live one for dead."""
+
     def write(writer: int) -> None:
         for number in range(100):
             paths = [str(tmp_path / f"{writer}-{number}{suffix}.parquet")

@@ -6,37 +6,12 @@ given an input that does not exist, so a message about the output proves the ord
 Real faults: a folder that is a file, a read-only tmpfs, a full tmpfs (mounting needs root;
 without it those cases are skipped)."""
 
-import os
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conformance.runs import error_lines
 from tests.conformance.wrappers import Wrapper
 from tests.conftest import SAMPLE, make
-
-
-@pytest.fixture
-def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
-    """Mount a small tmpfs (size, options) under tmp_path; unmounted after the test."""
-    mounted: list[Path] = []
-
-    def mount_tmpfs(size: str, *options: str) -> Path:
-        if os.geteuid() != 0:
-            pytest.skip("mounting a tmpfs needs root")
-        point = tmp_path / f"mount{len(mounted)}"
-        point.mkdir()
-        options_text = ",".join([f"size={size}", *options])
-        subprocess.run(["mount", "-t", "tmpfs", "-o", options_text, "tmpfs", str(point)],
-                       check=True)  # fmt: skip
-        mounted.append(point)
-        return point
-
-    yield mount_tmpfs
-    for point in mounted:
-        subprocess.run(["umount", str(point)], check=True)
 
 
 def _one_line(result: subprocess.CompletedProcess, path: Path, cause: str) -> None:

@@ -6,13 +6,16 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, make
+from tests.conftest import PROJECT, SAMPLE, make, run_reference
 
+DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 STATE = PROJECT / ".state" / "stack"
 STACK_ENV = STATE / "stack.env"
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -95,3 +98,36 @@ def stack_processes() -> list[str]:
         if cwd.is_relative_to(STATE) or any(p.is_relative_to(venvs) for p in programs):
             found.append(f"{proc.name}: {' '.join(arguments)[:160]}")
     return found
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory) -> Path:
+    """The reference runner's outputs: the sample (all dates, each date) and another input,
+    `other_events.csv`, beside them."""
+    folder = tmp_path_factory.mktemp("truth")
+    other = folder / "other_events.csv"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "20000", "--seed", "5",
+         "--start", "2024-02-10", "--days", "3", "--output", str(other)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+    jobs = [(SAMPLE, folder / "sample.parquet", None), (other, folder / "other.parquet", None)]
+    jobs += [(SAMPLE, folder / f"{day}.parquet", day) for day in DATES]
+    for source, output, day in jobs:
+        result = run_reference(
+            "--input-path", str(source), "--output-path", str(output),
+            *(["--date", day] if day else []),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return folder
+
+
+def deployed(*variables: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A make target in deployed mode, as a user runs it."""
+    return make(*variables, "MODE=deployed", env=env)
+
+
+def orchestrator_record(output: Path) -> dict:
+    """What the run's manifest says of the orchestrator that ran it (its run ids)."""
+    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
+    return json.loads(manifest.read_text())["orchestrator"]

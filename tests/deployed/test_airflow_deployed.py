@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
-from tests.deployed.conftest import LOOPBACK, settings, up
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet
+from tests.deployed.conftest import (
+    DATES,
+    LOOPBACK,
+    deployed,
+    orchestrator_record,
+    settings,
+    up,
+)
 
-DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 PYTHON = PROJECT / ".venvs" / "airflow" / "bin" / "python"
 PSQL_QUERY = """
 import json, sys
@@ -57,27 +63,8 @@ def stack() -> None:
     up()
 
 
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory) -> Path:
-    """The reference runner's outputs of the sample: one run over all dates, one per date."""
-    folder = tmp_path_factory.mktemp("truth")
-    jobs = [(folder / "sample.parquet", None)] + [(folder / f"{day}.parquet", day) for day in DATES]
-    for output, day in jobs:
-        result = run_reference(
-            "--input-path", str(SAMPLE), "--output-path", str(output),
-            *(["--date", day] if day else []),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    return folder
-
-
-def deployed(*variables: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return make(*variables, "MODE=deployed", env=env)
-
-
 def run_id_of(output: Path) -> str:
-    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
-    return json.loads(manifest.read_text())["orchestrator"]["run_id"]
+    return orchestrator_record(output)["run_id"]
 
 
 def test_a_deployed_run_writes_the_reference_bytes_through_a_triggered_dag_run(
@@ -192,21 +179,14 @@ def test_two_backfills_at_once_both_end_the_second_waits_for_the_first(stack, tr
             assert_same_parquet(tmp_path / name / f"{day}.parquet", truth / f"{day}.parquet")
 
 
-def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(stack, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    full = tmp_path / "full"
-    full.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(full)], check=True)
-    try:
-        result = subprocess.run(
-            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
-             "--start", DATES[3], "--end", DATES[3], "--output-dir", str(full)],
-            capture_output=True, text=True, cwd=PROJECT, check=False,
-        )  # fmt: skip
-        assert list(full.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(full)], check=True)
+def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(stack, mount):
+    full = mount("12k")
+    result = subprocess.run(
+        [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+         "--start", DATES[3], "--end", DATES[3], "--output-dir", str(full)],
+        capture_output=True, text=True, cwd=PROJECT, check=False,
+    )  # fmt: skip
+    assert list(full.iterdir()) == []
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         f"error: airflow backfill {DATES[3]}..{DATES[3]}: 1 of 1 dates failed ({DATES[3]}); "

@@ -15,10 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
-from tests.deployed.conftest import http_status, settings, up
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
+from tests.deployed.conftest import (
+    DATES,
+    deployed,
+    http_status,
+    orchestrator_record,
+    settings,
+    up,
+)
 
-DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 PYTHON = PROJECT / ".venvs" / "dagster" / "bin" / "python"
 LAUNCHED: list[str] = []  # run ids this module made, for the listing test
 
@@ -39,34 +45,8 @@ def graphql():
     return query
 
 
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory) -> Path:
-    """The reference runner's outputs: the sample (all dates, each date) and another input."""
-    folder = tmp_path_factory.mktemp("truth")
-    other = folder / "other_events.csv"
-    subprocess.run(
-        [sys.executable, "-m", "shared_etl.generate", "--rows", "20000", "--seed", "5",
-         "--start", "2024-02-10", "--days", "3", "--output", str(other)],
-        check=True, cwd=PROJECT, capture_output=True,
-    )  # fmt: skip
-    jobs = [(SAMPLE, folder / "sample.parquet", None), (other, folder / "other.parquet", None)]
-    jobs += [(SAMPLE, folder / f"{day}.parquet", day) for day in DATES]
-    for source, output, day in jobs:
-        result = run_reference(
-            "--input-path", str(source), "--output-path", str(output),
-            *(["--date", day] if day else []),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    return folder
-
-
-def deployed(*variables: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return make(*variables, "MODE=deployed", env=env)
-
-
 def run_id(output: Path) -> str:
-    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
-    found = json.loads(manifest.read_text())["orchestrator"]["run_id"]
+    found = orchestrator_record(output)["run_id"]
     LAUNCHED.append(found)
     return found
 

@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
-from tests.deployed.conftest import http_status, settings, stack_processes, up
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make
+from tests.deployed.conftest import (
+    DATES,
+    deployed,
+    http_status,
+    orchestrator_record,
+    settings,
+    stack_processes,
+    up,
+)
 
-DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 
 
@@ -30,27 +37,8 @@ def api():
     return call
 
 
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory) -> Path:
-    """The reference runner's outputs of the sample: one run over all dates, one per date."""
-    folder = tmp_path_factory.mktemp("truth")
-    jobs = [(folder / "sample.parquet", None)] + [(folder / f"{day}.parquet", day) for day in DATES]
-    for output, day in jobs:
-        result = run_reference(
-            "--input-path", str(SAMPLE), "--output-path", str(output),
-            *(["--date", day] if day else []),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    return folder
-
-
-def deployed(*variables: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return make(*variables, "MODE=deployed", env=env)
-
-
 def flow_run_id(output: Path) -> str:
-    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
-    return json.loads(manifest.read_text())["orchestrator"]["flow_run_id"]
+    return orchestrator_record(output)["flow_run_id"]
 
 
 def test_a_deployed_run_writes_the_reference_bytes_through_the_deployment(api, truth, tmp_path):
