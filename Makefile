@@ -186,5 +186,7 @@ test: setup
 bench: $(VENVS)/reference/.synced
 	$(REFERENCE_PY) -m bench $(BENCH_ARGS)
 
+# The stack's state is under .state/: stop it first, so nothing runs on deleted files.
 clean:
+	@if [ -d $(STATE)/stack ] && [ -x $(VENVS)/stack/bin/python ]; then $(STACK) down; fi
 	rm -rf output .state
