@@ -101,7 +101,7 @@ def _submit_and_follow(deployment: str, parameters: dict) -> None:
             raise
     if state.is_completed():
         return
-    raise _pipeline_error(state.message or state.name, flow_run.id)
+    raise _pipeline_error(state, flow_run.id)
 
 
 def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str):
@@ -142,9 +142,12 @@ def _say(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} | {line}", flush=True)
 
 
-def _pipeline_error(message: str, flow_run_id: UUID) -> PipelineError:
+def _pipeline_error(state, flow_run_id: UUID) -> PipelineError:
     """The flow's own error, rebuilt from the state message Prefect records for a failed run
-    ("Flow run encountered an exception: InputFileError: …"): same text, same exit code."""
+    ("Flow run encountered an exception: InputFileError: …"): same text, same exit code.
+    Otherwise the final state and Prefect's reason, e.g. "crashed: Process exited with status
+    code: -9…" when the worker saw the run's process die."""
+    message = state.message or state.name
     detail = message.removeprefix("Flow run encountered an exception: ")
     name, _, text = detail.partition(": ")
     error_type = getattr(shared_etl.errors, name, None)
@@ -152,7 +155,8 @@ def _pipeline_error(message: str, flow_run_id: UUID) -> PipelineError:
         error = PipelineError(text)
         error.exit_code = error_type.exit_code
         return error
-    return PipelineError(f"flow run {flow_run_id} ended {message}")
+    reason = f": {state.message}" if state.message else ""
+    return PipelineError(f"flow run {flow_run_id} {state.name.lower()}{reason}")
 
 
 if __name__ == "__main__":
