@@ -266,13 +266,15 @@ def _instance() -> dg.DagsterInstance:
 
 
 def _process_identity(pid: int) -> str | None:
-    """Boot, pid and start time of a process: unique across pid reuse and reboots."""
+    """Boot, pid and start time of a live process: unique across pid reuse and reboots. A
+    killed process whose parent has not reaped it yet (a zombie) is not live."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return f"{boot}:{pid}:{started}"
+    state, started = fields[0], fields[19]
+    return None if state == "Z" else f"{boot}:{pid}:{started}"
 
 
 def _fail_runs_of_dead_drivers(instance: dg.DagsterInstance) -> None:

@@ -91,14 +91,22 @@ def read_table(path: Path) -> pa.Table:
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """make as a user runs it, even when the tests themselves run under `make test`."""
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**user_environment(), **(env or {})},
         check=False,
     )
+
+
+def user_environment() -> dict[str, str]:
+    """os.environ without what an enclosing make passes down (its level and flags), which
+    would turn a test's `make: ***` into `make[1]: ***` and carry `make test`'s flags in."""
+    inherited = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    return {name: value for name, value in os.environ.items() if name not in inherited}
 
 
 def make_variable(name: str) -> str:

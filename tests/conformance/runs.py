@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conformance.wrappers import ancestors, survivors
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, user_environment
 
 SAMPLE_DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 BACKFILL = (SAMPLE_DATES[0], SAMPLE_DATES[-1])
@@ -65,7 +65,7 @@ def started_make(logs: Path, *args: str, env: dict[str, str] | None = None) -> I
             cwd=PROJECT,
             stdout=out,
             stderr=err,
-            env={**os.environ, **(env or {})},
+            env={**user_environment(), **(env or {})},
             start_new_session=True,
         )
     run = StartedRun(process, stdout, stderr)
