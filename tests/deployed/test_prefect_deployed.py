@@ -3,13 +3,18 @@ stack's two process workers from the `events` pool, write the reference runner's
 Attempts and which worker ran what are read from Prefect's own API, never from our code."""
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
 from tests.deployed.conftest import (
     DATES,
     deployed,
@@ -97,6 +102,92 @@ def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(api, tmp
     assert len(result.stderr.splitlines()) == 1
     assert "missing.csv" in result.stderr
     assert not output.parent.exists() or list(output.parent.iterdir()) == []
+
+
+def worker_pids() -> dict[str, str]:
+    """The pid supervisor reports for each Prefect worker (a restart changes it)."""
+    status = make("status").stdout
+    return dict(re.findall(r"^prefect:(worker-\d)\s+RUNNING\s+pid (\d+)", status, re.M))
+
+
+def flow_run_processes(run: str) -> list[int]:
+    """The processes running flow run `run`, found by the environment Prefect gives them."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            variables = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"PREFECT__FLOW_RUN_ID={run}".encode() in variables:
+            found.append(int(proc.name))
+    return found
+
+
+def parent_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+
+
+def wait_for_a_running_task(api, run: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        task_runs = api("/task_runs/filter", {"flow_runs": {"id": {"any_": [run]}}})
+        if any(task_run["state_type"] == "RUNNING" for task_run in task_runs):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no task of flow run {run} was running within {seconds} s")
+
+
+def test_a_flow_run_process_killed_mid_task_crashes_the_run_in_one_line_and_the_next_passes(
+    api, tmp_path
+):
+    source = tmp_path / "large.csv"
+    subprocess.run(
+        [sys.executable, "-m", "shared_etl.generate", "--rows", "1000000", "--seed", "7",
+         "--start", "2024-03-01", "--days", "3", "--output", str(source)],
+        check=True, cwd=PROJECT, capture_output=True,
+    )  # fmt: skip
+    output = tmp_path / "out" / "large.parquet"
+    workers = worker_pids()
+    assert set(workers) == {"worker-1", "worker-2"}
+    client = subprocess.Popen(
+        ["make", "--no-print-directory", "prefect", "MODE=deployed", f"INPUT={source}",
+         f"OUTPUT={output}"],
+        cwd=PROJECT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        run = next(found.group(1) for line in client.stdout
+                   if (found := re.search(r"as flow run ([0-9a-f-]{36})", line)))  # fmt: skip
+        wait_for_a_running_task(api, run)
+        [process] = flow_run_processes(run)
+        assert parent_of(process) in workers.values()
+        os.kill(process, signal.SIGKILL)
+        stdout, stderr = client.communicate(timeout=300)
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+            client.wait()
+    assert client.returncode != 0, stdout + stderr
+    assert "] Error 1" in stderr  # make's report of run_deployed.py's exit status
+    assert [line for line in stderr.splitlines() if not line.startswith("make:")] == [
+        f"error: flow run {run} crashed: Process exited with status code: -9. Process exited"
+        " due to a SIGKILL signal. Typically caused by the operating system terminating the"
+        " process for exceeding memory limits, or by manual cancellation."
+    ]
+    [flow_run] = api("/flow_runs/filter", {"flow_runs": {"id": {"any_": [run]}}})
+    assert flow_run["state_type"] == "CRASHED"
+    assert not output.parent.exists() or list(output.parent.iterdir()) == []
+    assert worker_pids() == workers
+
+    again = deployed("prefect", f"INPUT={source}", f"OUTPUT={output}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    reference = tmp_path / "reference" / "large.parquet"
+    truth = run_reference("--input-path", str(source), "--output-path", str(reference))
+    assert truth.returncode == 0, truth.stderr
+    assert_same_parquet(output, reference)
+    assert sorted(path.name for path in output.parent.iterdir()) == [
+        "large.manifest.json", "large.parquet", "large.rejects.parquet"]  # fmt: skip
+    assert worker_pids() == workers
 
 
 def side_by_side(outputs: list[Path]) -> None:
