@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
+from tests.conftest import (
+    PROJECT,
+    SAMPLE,
+    assert_same_parquet,
+    make,
+    run_reference,
+    user_environment,
+)
 from tests.deployed.conftest import (
     DATES,
     deployed,
@@ -153,7 +160,7 @@ def test_a_flow_run_process_killed_mid_task_crashes_the_run_in_one_line_and_the_
         ["make", "--no-print-directory", "prefect", "MODE=deployed", f"INPUT={source}",
          f"OUTPUT={output}"],
         cwd=PROJECT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
+        start_new_session=True, env=user_environment(),
     )  # fmt: skip
     try:
         run = next(found.group(1) for line in client.stdout
