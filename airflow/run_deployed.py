@@ -19,6 +19,7 @@ when its command ends, and cleared by a later run if the command is killed — a
 mode. A second backfill of the DAG waits for the open one (Airflow allows one at a time).
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -26,6 +27,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import shared_etl
@@ -34,6 +37,7 @@ from shared_etl.cli import run_command
 PROJECT = Path(__file__).resolve().parent.parent
 STACK_ENV = PROJECT / ".state" / "stack" / "stack.env"
 DAG_ID = "events_daily_metrics"
+BACKFILL_LOCK = STACK_ENV.parent / f"{DAG_ID}.backfill.lock"
 TASKS = ("prepare", "aggregate")
 ERROR_KEY = "error"  # the XCom a failing task leaves its one-line error under (the DAG file)
 TIMEOUT = float(os.environ.get("AIRFLOW_DEPLOYED_TIMEOUT", "900"))
@@ -123,10 +127,11 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
         "dag_id": DAG_ID, "from_date": f"{start}T00:00:00Z", "to_date": f"{end}T00:00:00Z",
         "dag_run_conf": conf, "reprocess_behavior": "completed", "max_active_runs": 4,
     }  # fmt: skip
-    backfill = _create_backfill(api, body)
-    _say(f"backfill {backfill['id']} of {start}..{end} created ({api.base}/dags/{DAG_ID})")
     run_ids = [f"backfill__{day}T00:00:00+00:00" for day in dates]
-    states = _follow(api, run_ids, backfill_id=backfill["id"])
+    with _backfill_turn():
+        backfill = _create_backfill(api, body)
+        _say(f"backfill {backfill['id']} of {start}..{end} created ({api.base}/dags/{DAG_ID})")
+        states = _follow(api, run_ids, backfill_id=backfill["id"])
     for day, run_id in zip(dates, run_ids, strict=True):
         print(f"airflow backfill: {day}: {states.get(run_id, 'missing')}")
     failed = [day for day, run in zip(dates, run_ids, strict=True) if states[run] != "success"]
@@ -162,6 +167,42 @@ def _task_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
+@contextmanager
+def _backfill_turn() -> Iterator[None]:
+    """Hold the DAG's backfill lock from before the POST until the backfill is closed.
+
+    Airflow checks for an open backfill and creates one in two steps: two POSTs at once both
+    pass the check and one fails with a database error (HTTP 500). Two backfills from this
+    project therefore take turns on an flock (dropped by the kernel if a command is killed);
+    one from elsewhere still gets Airflow's HTTP 409, which _create_backfill waits out.
+    """
+    with open(BACKFILL_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say_waiting()
+            _wait_for_lock(lock)
+        yield
+
+
+def _wait_for_lock(lock) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise shared_etl.PipelineError(
+                    f"airflow: another backfill of {DAG_ID} is still open after {TIMEOUT:.0f} s"
+                ) from None
+            time.sleep(POLL_SECONDS)
+
+
+def _say_waiting() -> None:
+    print(f"airflow backfill: waiting for the open backfill of {DAG_ID} to end "
+          f"(at most {TIMEOUT:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
+
+
 def _create_backfill(api: AirflowApi, body: dict) -> dict:
     """POST the backfill; while another backfill of the DAG is open (HTTP 409), wait."""
     deadline = time.monotonic() + TIMEOUT
@@ -177,8 +218,7 @@ def _create_backfill(api: AirflowApi, body: dict) -> dict:
                     f"airflow: another backfill of {DAG_ID} is still open after {TIMEOUT:.0f} s"
                 ) from None
             if not waiting:
-                print(f"airflow backfill: waiting for the open backfill of {DAG_ID} to end "
-                      f"(at most {TIMEOUT:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
+                _say_waiting()
                 waiting = True
             time.sleep(2)
 

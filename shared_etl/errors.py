@@ -65,6 +65,16 @@ class MachineFaultError(PipelineError):
             raise cls(path, f"cannot {action}: {os_cause(exc)}") from exc
 
 
+class LostFileError(PipelineError):
+    """A file this run created, and held, was removed by another process before the run was
+    done with it. Not a fault of the user's disk, nor of the input: something else cleared
+    the folder. A retry makes fresh files, so it may cure it (is_retryable says so)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
 _ERRNO_IN_TEXT = re.compile(r"\[?errno (\d+)\]?", re.IGNORECASE)
 
 
@@ -82,8 +92,11 @@ def is_retryable(error: BaseException) -> bool:
     """Whether an orchestrator's retry may cure `error`.
 
     The pipeline's own errors are deterministic (the same input fails the same way), except
-    the transient one; machine faults come as MachineFaultError and are not retried either.
+    the transient one and a file another process took from the run (LostFileError); machine
+    faults come as MachineFaultError and are not retried either.
     Anything else (a lost connection, a bug that may be a race) may pass. Each wrapper maps
     this onto its orchestrator's own retry condition.
     """
-    return isinstance(error, TransientStepError) or not isinstance(error, PipelineError)
+    return isinstance(error, TransientStepError | LostFileError) or not isinstance(
+        error, PipelineError
+    )

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared_etl.errors import MachineFaultError
+from shared_etl.errors import LostFileError, MachineFaultError
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -81,10 +81,14 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
         with MachineFaultError.on_os_error(written, "write"):
             yield list(temporaries)
         for temporary, path in zip(temporaries, paths, strict=True):
-            with MachineFaultError.on_os_error(path, "write"), open(temporary, "rb") as handle:
+            with (
+                MachineFaultError.on_os_error(path, "write"),
+                _still_ours(temporary),
+                open(temporary, "rb") as handle,
+            ):
                 os.fsync(handle.fileno())
         for temporary, path in zip(temporaries, paths, strict=True):
-            with MachineFaultError.on_os_error(path, "publish"):
+            with MachineFaultError.on_os_error(path, "publish"), _still_ours(temporary):
                 os.replace(temporary, path)
     finally:
         for temporary in temporaries:
@@ -92,6 +96,18 @@ def atomic_files(*paths: str) -> Iterator[list[str]]:
                 os.unlink(temporary)
         for lock in locks:
             os.close(lock)
+
+
+@contextmanager
+def _still_ours(temporary: str) -> Iterator[None]:
+    """A temporary we created and hold that is gone was taken by another process: say so,
+    rather than blame the disk (a missing file is no machine fault of ours)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise LostFileError(
+            temporary, "removed by another process while this run held it; nothing published"
+        ) from exc
 
 
 def _create_locked(temporary: str) -> int:

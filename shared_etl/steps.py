@@ -19,8 +19,8 @@ out one aggregate per date; de-duplication over the whole file comes first (SPEC
 import datetime as dt
 import os
 import re
-import secrets
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -217,10 +217,11 @@ def check_output_dir(output_dir: str) -> None:
         raise MachineFaultError(output_dir, "is a file, not a folder for the outputs")
     with MachineFaultError.on_os_error(output_dir, "create the output folder"):
         os.makedirs(output_dir, exist_ok=True)
-    probe = os.path.join(output_dir, f".probe.{secrets.token_hex(6)}.tmp")
+    # The probe is an unnamed file (O_TMPFILE; where a filesystem lacks it, stdlib's
+    # `tmpXXXXXXXX`, unlinked at once): no clean-up of the folder can match it, so another
+    # writer's sweep in the same folder (a backfill's other dates) can never take it away.
     with MachineFaultError.on_os_error(output_dir, "write in the output folder"):
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.unlink(probe)
+        tempfile.TemporaryFile(dir=output_dir).close()
 
 
 def _inject_fault(attempt: int) -> None:

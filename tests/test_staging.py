@@ -11,7 +11,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from shared_etl.errors import LostFileError, is_retryable
 from shared_etl.parquet_io import atomic_files
+from shared_etl.steps import check_output_dir
 from tests.conftest import PROJECT, SAMPLE, run_reference
 
 HOLD_AREA = """
@@ -31,6 +35,31 @@ with atomic_files(sys.argv[1]) as (temporary,):
     open(temporary, "wb").write(b"half")
     print(temporary, flush=True)
     {then}
+"""
+
+# Forces the interleaving of a backfill's dates in one folder: every time the write probe
+# opens or removes a file (after its probe may exist, before it is done), another writer's
+# clean-up of dead temporaries runs in that folder first. An audit hook is for the whole
+# process and cannot be removed, hence a process of its own.
+PROBE_UNDER_CLEAN_UP = """
+import sys, tempfile
+from shared_etl.parquet_io import clear_dead_temporaries
+from shared_etl.steps import check_output_dir
+folder, tmpfile_works = sys.argv[1], sys.argv[2] == "1"
+tempfile._O_TMPFILE_WORKS = tmpfile_works  # 0: the filesystem has no O_TMPFILE
+probing, clean_ups, removed = False, 0, []
+def clean_up_first(event, args):
+    global probing, clean_ups
+    if probing and event in ("open", "os.remove"):
+        probing = False  # not re-entered by the clean-up's own opens
+        clean_ups += 1
+        removed.extend(clear_dead_temporaries(folder))
+        probing = True
+sys.addaudithook(clean_up_first)
+probing = True
+check_output_dir(folder)
+probing = False
+print(clean_ups, removed)
 """
 
 DIE = "os.kill(os.getpid(), signal.SIGKILL)"
@@ -123,3 +152,44 @@ def test_writers_in_one_folder_at_once_never_clear_each_others_temporaries(tmp_p
         for future in [pool.submit(write, writer) for writer in range(4)]:
             future.result()
     assert len(list(tmp_path.iterdir())) == 4 * 100 * 2
+
+
+@pytest.mark.parametrize("o_tmpfile", ["1", "0"], ids=["o_tmpfile", "named_fallback"])
+def test_a_clean_up_while_the_write_probe_lives_never_takes_the_probe(tmp_path, o_tmpfile):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE_UNDER_CLEAN_UP, str(tmp_path), o_tmpfile],
+        cwd=PROJECT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clean_ups, removed = result.stdout.split(" ", 1)
+    assert int(clean_ups) >= 2, "the clean-up never ran while the probe was open"
+    assert removed.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probes_and_publications_in_one_folder_at_once_all_succeed(tmp_path):
+    """Many writers in one folder, each proving it writable then publishing, as a backfill's
+    dates do: no probe is taken for a dead temporary, no live temporary is cleared."""
+
+    def probe_and_publish(writer: int) -> None:
+        for number in range(300):
+            check_output_dir(str(tmp_path))
+            with atomic_files(str(tmp_path / f"{writer}-{number}.parquet")) as (temporary,):
+                Path(temporary).write_bytes(b"x")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for future in [pool.submit(probe_and_publish, writer) for writer in range(6)]:
+            future.result()
+    assert len(list(tmp_path.iterdir())) == 6 * 300
+
+
+def test_a_temporary_taken_by_another_process_is_named_so_and_may_be_retried(tmp_path):
+    output = tmp_path / "metrics.parquet"
+    with pytest.raises(LostFileError) as raised, atomic_files(str(output)) as (temporary,):
+        Path(temporary).write_bytes(b"x")
+        os.unlink(temporary)  # what a clean-up that ignored our lock would do
+    assert str(raised.value) == (
+        f"{temporary}: removed by another process while this run held it; nothing published"
+    )
+    assert is_retryable(raised.value)
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@ the stack's scheduler on PostgreSQL and executed by its two Celery workers throu
 write the reference runner's bytes. Attempts and which worker ran what are read from
 Airflow's own PostgreSQL database and REST API, never from our code."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -177,6 +178,31 @@ def test_two_backfills_at_once_both_end_the_second_waits_for_the_first(stack, tr
     for name in ("first", "second"):
         for day in DATES[:2]:
             assert_same_parquet(tmp_path / name / f"{day}.parquet", truth / f"{day}.parquet")
+
+
+def test_a_backfill_creates_nothing_in_airflow_while_another_holds_the_turn(
+    stack, truth, tmp_path
+):
+    """The interleaving that once failed, forced: another backfill of the DAG is between
+    Airflow's check for an open backfill and its creation. This one waits its turn and makes
+    no backfill in Airflow until then, so the two can never collide in Airflow's database."""
+    listing = "/api/v2/backfills?dag_id=events_daily_metrics"
+    before = {backfill["id"] for backfill in api(listing)["backfills"]}
+    lock_file = PROJECT / ".state" / "stack" / "events_daily_metrics.backfill.lock"
+    with open(lock_file, "a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        command = subprocess.Popen(
+            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+             "--start", DATES[0], "--end", DATES[0], "--output-dir", str(tmp_path)],
+            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        waiting = command.stderr.readline()  # today's code POSTs without a word, then ends
+        created = {backfill["id"] for backfill in api(listing)["backfills"]} - before
+    out, err = command.communicate(timeout=900)
+    assert waiting.startswith("airflow backfill: waiting for the open backfill"), waiting + err
+    assert created == set()
+    assert command.returncode == 0, out + err
+    assert_same_parquet(tmp_path / f"{DATES[0]}.parquet", truth / f"{DATES[0]}.parquet")
 
 
 def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(stack, mount):
