@@ -16,6 +16,7 @@ COPY pyproject.toml uv.lock ./
 # whose installed version every manifest records.
 RUN uv sync --locked --compile-bytecode --no-default-groups --no-install-project
 COPY README.md ./
+COPY parity/ parity/
 COPY shared_etl/ shared_etl/
 COPY compare/ compare/
 RUN uv sync --locked --compile-bytecode --no-default-groups --no-editable

@@ -1,7 +1,7 @@
-# The one front door (../shared/SPEC.md §8): the same targets and variables for every wrapper.
+# The one front door (docs/contract.md §8): the same targets and variables for every wrapper.
 #   make all [EXPECT="reference prefect"]                             everything, then the verdict (default: all four)
 #   make all MODE=deployed [EXPECT="reference prefect@deployed"]      the same, and each orchestrator again through the stack
-#   make setup | data | bless | test | bench | clean
+#   make setup | data | bless | check | test | bench | clean            check: lint + in-process tests (no orchestrator, seconds)
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
 #   make docker-all                                                   everything in containers, then the verdict (docker or podman)
 #   make containers-test                                              build and run every image and the compose file; check the bytes
@@ -63,7 +63,7 @@ SYNC_stack := --only-group stack
 REFERENCE_PY := $(VENVS)/reference/bin/python
 STACK := $(VENVS)/stack/bin/python -m stack
 
-.PHONY: help setup data all compare bless docker-all containers-test test bench clean up down status
+.PHONY: help setup data all compare bless docker-all containers-test check test bench clean up down status
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -171,13 +171,18 @@ docker-all:
 containers-test:
 	@$(CONTAINERS) containers/test.sh
 
-# The deployed stack (stack/, ../shared/SPEC.md §8): up is idempotent and prints every URL;
+# The deployed stack (stack/, docs/contract.md §8): up is idempotent and prints every URL;
 # down stops everything up started and checks that nothing is left running.
 up: setup
 	$(STACK) up
 
 down status: $(VENVS)/stack/.synced
 	$(STACK) $@
+
+# The quick tier: lint and every test that starts no orchestrator and needs no service.
+check: $(VENVS)/reference/.synced
+	$(REFERENCE_PY) -m ruff check .
+	$(REFERENCE_PY) -m pytest -q -m "not orchestrators and not deployed" $(PYTEST_ARGS)
 
 test: setup
 	$(REFERENCE_PY) -m ruff check .

@@ -1,5 +1,5 @@
 """What run.py reads and changes in Airflow's metadata database, and the locks that keep
-runs of the DAG side by side from changing each other's state (SPEC §9).
+runs of the DAG side by side from changing each other's state (contract §9).
 
 The DAG lock (an flock on `<AIRFLOW_HOME>/<dag_id>.lock`): a backfill holds it exclusively,
 a `dag.test()` run shared. A backfill must unpause the DAG for the scheduler, and an

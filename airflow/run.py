@@ -10,7 +10,7 @@ the LocalExecutor and the API server its task workers report to, both started he
 free loopback port under a watchdog that kills them (task workers included) when this
 process ends, however it ends; the backfill is waited on with a bounded timeout.
 
-Side by side (SPEC §9): a backfill holds the DAG's lock exclusively, a one run shares it
+Side by side (contract §9): a backfill holds the DAG's lock exclusively, a one run shares it
 (dag_state.py), so a second backfill, or a run beside a backfill, waits with one line
 saying so. Failed tasks leave their one-line error in XCom; the run ends with it.
 """

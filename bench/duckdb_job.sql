@@ -1,4 +1,4 @@
--- The events job of ../../shared/SPEC.md written as DuckDB SQL: what a data engineer would
+-- The events job of docs/contract.md written as DuckDB SQL: what a data engineer would
 -- otherwise reach for. Bench-only: it is timed beside shared_etl, never used for outputs.
 -- Parameters (string.Template, filled by bench/__main__.py): $input, $metrics, $rejects, $threads.
 SET threads = $threads;

@@ -1,4 +1,4 @@
-"""The events job of SPEC.md as Polars: `python -m bench.polars_job IN METRICS REJECTS`.
+"""The events job of docs/contract.md as Polars: `python -m bench.polars_job IN METRICS REJECTS`.
 
 Bench-only: timed beside shared_etl, never used for outputs. Written as a data engineer who
 knows Polars would write it: one lazy query per output, every core, no Python per record.
@@ -8,7 +8,7 @@ Polars cannot say how many fields a record had: a short record is padded, a long
 record with one field deleted or one "extra" field appended, and its `device` is never
 empty, so a record is malformed here when its ninth field is empty or a tenth is present. A
 blank line is read as a record of empty fields and dropped before numbering. That is the
-generator's dirt, not SPEC §1 in general: the metrics and the reject reasons are checked
+generator's dirt, not contract §1 in general: the metrics and the reject reasons are checked
 equal to shared_etl's on the bench file.
 """
 

@@ -4,7 +4,7 @@
 # told otherwise (`--expect`), and the only names it takes as a wrapper's outputs.
 KNOWN_WRAPPERS = ("reference", "prefect", "dagster", "airflow")
 
-# The Makefile's MODE values besides local (SPEC §8): their outputs lie under <root>/<mode>/ in
+# The Makefile's MODE values besides local (contract §8): their outputs lie under <root>/<mode>/ in
 # the local layout, and their wrappers are named `<wrapper>@<mode>`, e.g. `prefect@deployed`,
 # so one verdict compares every wrapper in every mode, file by file.
 MODES = ("deployed",)

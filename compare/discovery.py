@@ -1,6 +1,6 @@
 """Finding the outputs and grouping the same logical file from each wrapper.
 
-The layouts `make` writes (SPEC §8), relative to the compared folder (the root):
+The layouts `make` writes (contract §8), relative to the compared folder (the root):
   <wrapper>_output.parquet, <wrapper>_output.rejects.parquet     one run per wrapper
   <any/path>/<wrapper>_output[.rejects].parquet                  e.g. date-2024-01-03/: DATE runs
   [<any/path>/]<wrapper>/<YYYY-MM-DD>[.rejects].parquet          a backfill per wrapper

@@ -17,7 +17,7 @@ shared_etl is Dagster's own `retry_number + 1`. Runs execute in process, without
 the multiprocess executor re-imports Dagster for every step and is several times slower for
 a job this size. The run log goes to stdout; a failure ends with one line on stderr.
 
-Runs side by side (SPEC §9): every step of a run executes in the one process of that run
+Runs side by side (contract §9): every step of a run executes in the one process of that run
 (`in_process_executor`, also in a run worker started by a run launcher), so the prepared
 handle stays in that process's memory (`mem_io_manager`) instead of a file keyed only by
 the asset that every run shares; the staged files live in a staging area the `staging`

@@ -1,6 +1,7 @@
-"""shared_etl: the events pipeline of ../shared/SPEC.md, the one implementation every
+"""shared_etl: the events pipeline of docs/contract.md, the one implementation every
 orchestrator wrapper calls. Orchestrators import the steps from here and nothing else."""
 
+from parity.staging import staging_area
 from shared_etl.errors import (
     InputFileError,
     MachineFaultError,
@@ -9,7 +10,6 @@ from shared_etl.errors import (
     UsageError,
     is_retryable,
 )
-from shared_etl.staging import staging_area
 from shared_etl.steps import (
     AggregateResult,
     PreparedRun,

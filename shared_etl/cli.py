@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from parity.staging import staging_area
 from shared_etl.errors import PipelineError
-from shared_etl.staging import staging_area
 
 RunOne = Callable[[str, str, str | None], Any]  # (input_path, output_path, date)
 RunBackfill = Callable[[str, str, str, str], Any]  # (input_path, start, end, output_dir)

@@ -1,4 +1,4 @@
-"""The data contract of ../shared/SPEC.md as constants: one place to change it and to read it.
+"""The data contract of docs/contract.md as constants: one place to change it and to read it.
 
 Everything here is pure data. The schemas are the *only* description of the output files;
 the writer refuses a table that does not match them, so a wrapper cannot drift by a type.
@@ -17,7 +17,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "country",
 )
 
-# SPEC §2, in rule order: the first rule a record breaks names its reject_reason.
+# contract §2, in rule order: the first rule a record breaks names its reject_reason.
 REJECT_REASONS: tuple[str, ...] = (
     "malformed_record",
     "missing_event_id",
@@ -32,7 +32,7 @@ REJECT_REASONS: tuple[str, ...] = (
 
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase")
 
-# US dollars per unit of currency, in millionths (SPEC §3): exact integers, no floats.
+# US dollars per unit of currency, in millionths (contract §3): exact integers, no floats.
 RATE_MICRO: dict[str, int] = {
     "USD": 1_000_000,
     "EUR": 1_080_000,
@@ -40,7 +40,7 @@ RATE_MICRO: dict[str, int] = {
     "JPY": 6_700,
 }
 
-# The whitespace trimmed from every value before any rule (SPEC §2): ASCII only.
+# The whitespace trimmed from every value before any rule (contract §2): ASCII only.
 TRIM_CHARACTERS = " \t\r\n"
 
 UTC = pa.timestamp("us", tz="UTC")
@@ -85,10 +85,10 @@ STAGED_SCHEMA = pa.schema(
 
 
 def rejects_path(metrics_path: str) -> str:
-    """SPEC §6: `P` with `.parquet` replaced by `.rejects.parquet`."""
+    """contract §6: `P` with `.parquet` replaced by `.rejects.parquet`."""
     return metrics_path[: -len(".parquet")] + ".rejects.parquet"
 
 
 def manifest_path(metrics_path: str) -> str:
-    """SPEC §6: `P` with `.parquet` replaced by `.manifest.json`."""
+    """contract §6: `P` with `.parquet` replaced by `.manifest.json`."""
     return metrics_path[: -len(".parquet")] + ".manifest.json"

@@ -1,13 +1,13 @@
-"""Reading the events CSV (SPEC §1): every field as text, every record numbered, nothing lost.
+"""Reading the events CSV (contract §1): every field as text, every record numbered, nothing lost.
 
 pyarrow's streaming CSV reader does the parsing, one block at a time, from a `CheckedStream`
 (input_file.py) that hashes, counts and checks as UTF-8 the very bytes it hands over: the
-input facts describe exactly what was parsed (SPEC §9). Records with the wrong number of
+input facts describe exactly what was parsed (contract §9). Records with the wrong number of
 fields come back through its `invalid_row_handler`, which in the serial reader also gives the
-record's number among the non-empty records: exactly SPEC's `source_row` (plus one for the
+record's number among the non-empty records: exactly the contract's `source_row` (plus one for the
 header).
 
-pyarrow needs every record to fit in its blocks. A record larger than a block (SPEC §9: a
+pyarrow needs every record to fit in its blocks. A record larger than a block (contract §9: a
 field of many megabytes is still a record) makes the reader start again from the first byte
 with blocks four times larger, dropping what the abandoned pass gave; `on_batch` returns its
 result rather than keep it, so nothing of that pass survives.
@@ -113,7 +113,7 @@ def _read_pass(
 
 
 def _read_header(stream: CheckedStream, path: str) -> list[str]:
-    """The header's names, trimmed as in SPEC §2, checked for the required columns.
+    """The header's names, trimmed as in contract §2, checked for the required columns.
 
     The header is parsed from bytes peeked at in the stream, which hands them on to pyarrow
     after, in a window that grows until it holds the whole first record: a header name of
@@ -210,7 +210,7 @@ def _malformed_table(
 
     pyarrow's text of a record leaves out its line end; for the file's last record that is
     the file's last line end, which belongs to the record when a quote is still open there
-    (SPEC: raw text exactly as in the file), and ends it harmlessly otherwise.
+    (the contract: raw text exactly as in the file), and ends it harmlessly otherwise.
     """
     positions = {name: header.index(name) for name in REQUIRED_COLUMNS}
     columns: dict[str, list] = {name: [] for name in REQUIRED_COLUMNS}

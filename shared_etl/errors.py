@@ -1,102 +1,43 @@
-"""The errors a run can end with. Each carries a message a user can act on, naming the file.
+"""The events pipeline's own errors; the runtime's (parity.errors) are re-exported, since the
+events pipeline's callers have always found them here.
 
-`PipelineError` subclasses are the expected failures: the reference runner prints them as
-one line and exits 2 (whole-file problems) or 1 (a step failed); the orchestrators show them
-as the failed task's error. Anything else is a bug and keeps its traceback.
+Each carries a message a user can act on, naming the file: the reference runner prints one
+line and exits 2 (whole-file problems) or 1 (a step failed); the orchestrators show them as
+the failed task's error. Anything else is a bug and keeps its traceback.
 """
 
-import errno
-import os
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from parity.errors import (
+    InputError,
+    LostFileError,
+    MachineFaultError,
+    PipelineError,
+    TransientStepError,
+    UsageError,
+    is_retryable,
+    os_cause,
+)
+
+__all__ = [
+    "InputFileError",
+    "LostFileError",
+    "MachineFaultError",
+    "PipelineError",
+    "RevenueOverflowError",
+    "TransientStepError",
+    "UsageError",
+    "is_retryable",
+    "os_cause",
+]
 
 
-class PipelineError(Exception):
-    """A run cannot produce its outputs; nothing has been written under an output name."""
-
-    exit_code = 1
-
-
-class InputFileError(PipelineError):
-    """SPEC §1 whole-file error: the input cannot be read as an events CSV at all."""
-
-    exit_code = 2
+class InputFileError(InputError):
+    """A whole-file error: the input cannot be read as an events CSV at all (exit 2)."""
 
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
-
-
-class UsageError(PipelineError):
-    """A parameter is unusable (a date that is no date, an output name that is no .parquet)."""
-
-    exit_code = 2
 
 
 class RevenueOverflowError(PipelineError):
-    """A revenue sum does not fit decimal128(18, 2) (SPEC §3)."""
-
-
-class TransientStepError(PipelineError):
-    """A failure that a retry may cure; raised on purpose by the fault injection (SPEC §8)."""
-
-
-class MachineFaultError(PipelineError):
-    """The machine refused a file operation: a read-only or full disk, permission denied, a
-    folder that is a file (SPEC §9). The same call fails the same way on a retry, so none is
-    made; the message names the path and the cause instead of a traceback."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-    @classmethod
-    @contextmanager
-    def on_os_error(cls, path: str, action: str) -> Iterator[None]:
-        """Turn an OSError in the block (Python's or pyarrow's) into this error."""
-        try:
-            yield
-        except PipelineError:
-            raise
-        except OSError as exc:
-            raise cls(path, f"cannot {action}: {os_cause(exc)}") from exc
-
-
-class LostFileError(PipelineError):
-    """A file this run created, and held, was removed by another process before the run was
-    done with it. Not a fault of the user's disk, nor of the input: something else cleared
-    the folder. A retry makes fresh files, so it may cure it (is_retryable says so)."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-
-
-_ERRNO_IN_TEXT = re.compile(r"\[?errno (\d+)\]?", re.IGNORECASE)
-
-
-def os_cause(error: OSError) -> str:
-    """The operating system's words for `error`: pyarrow puts the errno only in its text."""
-    number = error.errno
-    if number is None and (found := _ERRNO_IN_TEXT.search(str(error))):
-        number = int(found.group(1))
-    if number is not None and number in errno.errorcode:
-        return os.strerror(number)
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether an orchestrator's retry may cure `error`.
-
-    The pipeline's own errors are deterministic (the same input fails the same way), except
-    the transient one and a file another process took from the run (LostFileError); machine
-    faults come as MachineFaultError and are not retried either.
-    Anything else (a lost connection, a bug that may be a race) may pass. Each wrapper maps
-    this onto its orchestrator's own retry condition.
-    """
-    return isinstance(error, TransientStepError | LostFileError) or not isinstance(
-        error, PipelineError
-    )
+    """A revenue sum does not fit decimal128(18, 2)."""

@@ -1,8 +1,8 @@
-"""From the CSV file to the kept events and the quarantine (SPEC §2-§4).
+"""From the CSV file to the kept events and the quarantine (contract §2-§4).
 
 Records are validated one block at a time as the reader streams them, so only the kept
 events (normalised) and the rejected records (raw) outlive their block. De-duplication then
-runs over the whole file, before any date window (SPEC §4).
+runs over the whole file, before any date window (contract §4).
 """
 
 from dataclasses import dataclass
@@ -84,7 +84,7 @@ def _concat(parts: list[pa.Table]) -> pa.Table:
 
 
 def _first_occurrences(event_id: pa.ChunkedArray) -> np.ndarray:
-    """Row numbers, ascending, of the first row of each event_id (SPEC §4: file order wins).
+    """Row numbers, ascending, of the first row of each event_id (contract §4: file order wins).
 
     Arrow's sort_indices is stable, so among equal ids the first in file order comes first:
     a row is a duplicate when its id equals the one sorted before it. Sorting keeps memory

@@ -3,7 +3,7 @@
     python -m shared_etl.generate --rows N --seed S --start DATE --days D --output PATH
 
 Same arguments, same bytes, on any Python 3 (random.Random's algorithms are stable). The
-dirt is the contract's: every reject reason of SPEC §2, duplicates of earlier events (some
+dirt is the contract's: every reject reason of contract §2, duplicates of earlier events (some
 changed), mixed case, padded values, blank lines, UTC offsets that move a record to another
 UTC date, and a `device` column with quoted commas, quotes and newlines. Records are written
 as they are made, so memory stays bounded (about 0.4 GB) whatever N is: 60M records fit.
@@ -17,7 +17,7 @@ import random
 import sys
 from collections.abc import Iterable, Iterator
 
-from shared_etl.parquet_io import atomic_files
+from parity.files import atomic_files
 
 HEADER = [
     "event_id", "event_ts", "user_id", "session_id", "event_type",
@@ -33,7 +33,7 @@ _DEVICES = [
     'tablet "kiosk", lobby', "tv\nliving room",
 ]  # fmt: skip
 
-# A record breaks SPEC §2 rule k with probability _BREAK_RATE; each rule has its own bad values.
+# A record breaks contract §2 rule k with probability _BREAK_RATE; each rule has its own bad values.
 _BREAK_RATE = 0.004
 # Duplicates re-send one of the last _WINDOW records (2M+: the 2M bench file as before).
 _WINDOW = 1 << 21

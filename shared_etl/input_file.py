@@ -1,8 +1,8 @@
 """The input file's bytes, read once per pass: the facts describe exactly what was parsed.
 
-SPEC §9: the manifest's sha256 and size are those of the bytes that were parsed. So the
+contract §9: the manifest's sha256 and size are those of the bytes that were parsed. So the
 parser does not open the file itself: it reads through a `CheckedStream`, which hashes,
-counts and checks as UTF-8 (SPEC §1) every block before handing it on. The facts are of the
+counts and checks as UTF-8 (contract §1) every block before handing it on. The facts are of the
 parsed bytes by construction, and the parser never sees a byte that is not UTF-8 (the bad
 byte fails the file first, with its offset and line). A regular file whose size or mtime at
 the end of a pass differs from those at open changed while it was read: the run fails

@@ -1,4 +1,4 @@
-"""SPEC §6: the run's record. It may differ between orchestrators; the Parquet files may not."""
+"""Contract §6: the run's record. It may differ between orchestrators; the Parquet files may not."""
 
 import platform
 from importlib.metadata import version

@@ -1,4 +1,4 @@
-"""SPEC §5 and §6: the daily metrics of the kept events, optionally for one UTC date."""
+"""Contract §5 and §6: the daily metrics of the kept events, optionally for one UTC date."""
 
 import datetime as dt
 

@@ -1,4 +1,4 @@
-"""SPEC §2 rule 8 and §3: amounts as exact integer cents, converted to US cents half-even.
+"""Contract §2 rule 8 and §3: amounts as exact integer cents, converted to US cents half-even.
 
 No floating point anywhere: amounts are parsed from their digits and every product stays
 inside int64 by splitting the cents (up to 10^14) into millions and a remainder.

@@ -13,14 +13,13 @@ machine faults become MachineFaultError: one line naming the path and the cause,
 the quarantine as files in a run-scoped folder; it returns a small JSON-able handle, which
 is all an orchestrator passes between tasks. `aggregate` windows, aggregates and publishes
 the metrics, the quarantine and the manifest together. A backfill prepares once and fans
-out one aggregate per date; de-duplication over the whole file comes first (SPEC §4).
+out one aggregate per date; de-duplication over the whole file comes first (contract §4).
 """
 
 import datetime as dt
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -28,13 +27,13 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from parity.files import atomic_files, check_output_dir, file_sha256, write_json, write_parquet
+from parity.staging import staging_root
 from shared_etl.contract import METRICS_SCHEMA, REJECTS_SCHEMA, manifest_path, rejects_path
 from shared_etl.errors import MachineFaultError, TransientStepError, UsageError
 from shared_etl.events import prepare_events
 from shared_etl.manifest import build_manifest
 from shared_etl.metrics import daily_metrics, rows_in_window
-from shared_etl.parquet_io import atomic_files, file_sha256, write_json, write_parquet
-from shared_etl.staging import staging_root
 
 FAULT_VARIABLE = "ETL_FAIL_ATTEMPTS"
 _STAGED_EVENTS = "events.arrow"
@@ -130,7 +129,7 @@ def aggregate(
     """Publish the metrics of `date` (all dates if None), the quarantine and the manifest.
 
     `attempt` is the orchestrator's own count of this task's tries (1 for the first); the
-    fault injection of SPEC §8 keys on it, so retries are the orchestrator's, not ours.
+    fault injection of contract §8 keys on it, so retries are the orchestrator's, not ours.
     """
     started = time.perf_counter()
     day = parse_date(date)
@@ -209,19 +208,6 @@ def check_output_path(output_path: str) -> None:
             f"output path {output_path!r} must end with .parquet and name a file: <name>.parquet"
         )
     check_output_dir(os.path.dirname(output_path) or ".")
-
-
-def check_output_dir(output_dir: str) -> None:
-    """Create `output_dir` if needed and prove a file can be created in it."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise MachineFaultError(output_dir, "is a file, not a folder for the outputs")
-    with MachineFaultError.on_os_error(output_dir, "create the output folder"):
-        os.makedirs(output_dir, exist_ok=True)
-    # The probe is an unnamed file (O_TMPFILE; where a filesystem lacks it, stdlib's
-    # `tmpXXXXXXXX`, unlinked at once): no clean-up of the folder can match it, so another
-    # writer's sweep in the same folder (a backfill's other dates) can never take it away.
-    with MachineFaultError.on_os_error(output_dir, "write in the output folder"):
-        tempfile.TemporaryFile(dir=output_dir).close()
 
 
 def _inject_fault(attempt: int) -> None:

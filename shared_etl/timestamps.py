@@ -1,4 +1,4 @@
-"""SPEC §2 rule 3 and §3: ISO-8601 text to a UTC instant in microseconds, vectorised.
+"""Contract §2 rule 3 and §3: ISO-8601 text to a UTC instant in microseconds, vectorised.
 
 Arrow's own ISO-8601 cast fails a whole array on one bad value and accepts forms the
 contract rejects (a space for `T`, `+0530`, offsets past 23 hours is not its check), so the
@@ -23,7 +23,7 @@ _FRACTION_SCALE = 10 ** np.arange(5, -1, -1, dtype=np.int64)  # 100000, 10000, .
 def parse_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Return (is_valid, microseconds since the epoch in UTC) for trimmed, non-null text.
 
-    Years run 0001-9999, both as written and once moved to UTC (SPEC §2 rule 3): the
+    Years run 0001-9999, both as written and once moved to UTC (contract §2 rule 3): the
     Gregorian calendar has no year 0, and past either end the UTC date is one that tools
     cannot hold or disagree on. Invalid entries hold 0 in the second array.
     """
@@ -115,7 +115,7 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     return era * 146_097 + day_of_era - 719_468
 
 
-# 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the UTC instants SPEC §2 admits.
+# 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the UTC instants contract §2 admits.
 _FIRST_INSTANT = int(_days_from_civil(np.int64(1), np.int64(1), np.int64(1))) * _MICROS_PER_DAY
 _LAST_INSTANT = (
     int(_days_from_civil(np.int64(10_000), np.int64(1), np.int64(1))) * _MICROS_PER_DAY - 1

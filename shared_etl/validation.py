@@ -1,4 +1,4 @@
-"""SPEC §2 and §3: which rule each record breaks first, and the normalised values of the rest.
+"""Contract §2 and §3: which rule each record breaks first, and the normalised values of the rest.
 
 Every rule is evaluated for every record as one vectorised mask; the reason of a record is
 the lowest-numbered rule whose mask fails. Rules that look at case fold ASCII only, so any

@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import PROJECT
 
+pytestmark = pytest.mark.orchestrators
+
 PROBE = """
 import json, os
 os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.getcwd(), ".state", "airflow"))

@@ -1,4 +1,4 @@
-"""SPEC §9 for the Airflow wrapper: runs side by side, kills, machine faults — real processes,
+"""Contract §9 for the Airflow wrapper: runs side by side, kills, machine faults — real processes,
 a real scheduler on Airflow's own SQLite database, real SIGKILLs and real filesystems."""
 
 import os
@@ -18,7 +18,10 @@ RUN = PROJECT / "airflow" / "run.py"
 DB = PROJECT / ".state" / "airflow" / "airflow.db"
 STAGING = PROJECT / ".state" / "staging"
 
-pytestmark = pytest.mark.skipif(not PYTHON.exists(), reason="run `make setup` first")
+pytestmark = [
+    pytest.mark.orchestrators,
+    pytest.mark.skipif(not PYTHON.exists(), reason="run `make setup` first"),
+]
 
 
 def airflow(*args: str, **popen) -> subprocess.Popen:

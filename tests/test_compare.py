@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from parity.files import write_parquet
 from shared_etl.contract import METRICS_SCHEMA
-from shared_etl.parquet_io import write_parquet
 from tests.conftest import PROJECT, SAMPLE, run_reference
 
 

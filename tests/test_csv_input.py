@@ -1,4 +1,4 @@
-"""SPEC §1: reading the file, numbering records, and the whole-file errors."""
+"""Contract §1: reading the file, numbering records, and the whole-file errors."""
 
 from pathlib import Path
 

@@ -5,7 +5,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
+
+pytestmark = pytest.mark.orchestrators
 
 DAGSTER = PROJECT / ".venvs" / "dagster" / "bin" / "dagster"
 

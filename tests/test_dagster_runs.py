@@ -1,4 +1,4 @@
-"""Dagster runs side by side, killed, and on a faulty machine (SPEC §9), driven through `make`
+"""Dagster runs side by side, killed, and on a faulty machine (contract §9), driven through `make`
 and the wrapper's script as a user drives them, with real processes, kills and filesystems.
 
 Each test has its own Dagster instance ($DAGSTER_HOME) and staging root, so what it checks in
@@ -17,6 +17,8 @@ import pytest
 
 from tests.conformance.runs import no_survivors
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
+
+pytestmark = pytest.mark.orchestrators
 
 SCRIPT = [str(PROJECT / ".venvs" / "dagster" / "bin" / "python"), "dagster/definitions.py"]
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")

@@ -1,4 +1,4 @@
-"""SPEC §7: every environment that writes Parquet resolves the same pyarrow, pandas and numpy."""
+"""Contract §7: every environment that writes Parquet resolves one pyarrow, pandas and numpy."""
 
 import json
 import subprocess

@@ -1,4 +1,4 @@
-"""SPEC §9: the manifest's input facts describe exactly the bytes that were parsed.
+"""Contract §9: the manifest's input facts describe exactly the bytes that were parsed.
 
 A file that changes while a run reads it (truncated, appended to, rewritten in place) fails
 the run with one line naming it, rather than count records of one version of the file and

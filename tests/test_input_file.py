@@ -1,4 +1,4 @@
-"""The input's bytes read once: each block hashed, counted and checked as UTF-8 (SPEC §1, §9).
+"""The input's bytes read once: each block hashed, counted and checked as UTF-8 (contract §1, §9).
 
 Small blocks put every block boundary through the middle of multi-byte characters.
 """

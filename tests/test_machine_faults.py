@@ -1,4 +1,4 @@
-"""SPEC §9: faults of the machine end a run with one line naming the path and the cause.
+"""Contract §9: faults of the machine end a run with one line naming the path and the cause.
 
 Real faults, not mocks: a full tmpfs, a read-only tmpfs, a folder the user may not write, an
 output folder that is a file. Mounting needs root; without it those cases are skipped.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from parity.files import write_parquet
 from shared_etl.contract import METRICS_SCHEMA
-from shared_etl.parquet_io import write_parquet
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, read_table, run_reference
 
 GOLDEN = json.loads((PROJECT / "compare" / "golden.json").read_text())
@@ -63,7 +63,9 @@ def four_wrappers(folder: Path, reference_run: Path) -> Path:
 # Item 11: every variable is one argument, whatever it holds; hidden names are refused.
 
 
-@pytest.mark.parametrize("wrapper", ["reference", "dagster"])
+@pytest.mark.parametrize(
+    "wrapper", ["reference", pytest.param("dagster", marks=pytest.mark.orchestrators)]
+)
 def test_an_input_and_output_with_spaces_run_through_make(spaced, reference_run, wrapper):
     output = spaced / "out put" / f"{wrapper}_output.parquet"
     result = make(wrapper, f"INPUT={spaced / 'my events.csv'}", f"OUTPUT={output}")

@@ -1,4 +1,4 @@
-"""SPEC §3 and §4: UTC instants and dates, case, revenue in cents, and de-duplication."""
+"""Contract §3 and §4: UTC instants and dates, case, revenue in cents, and de-duplication."""
 
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal

@@ -1,4 +1,4 @@
-"""SPEC §5-§7 end to end through the reference runner: files, schema, window, manifest, bytes."""
+"""Contract §5-§7 end to end through the reference runner: files, schema, window, manifest."""
 
 import datetime as dt
 import json

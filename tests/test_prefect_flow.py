@@ -1,4 +1,4 @@
-"""What only the Prefect wrapper can get wrong (SPEC §9): Prefect's temporary API server is a
+"""What only the Prefect wrapper can get wrong (contract §9): Prefect's temporary API server is a
 child of the flow's process and must not outlive it; each run starts one, and two starting at
 once must not collide in the database; a run killed with SIGKILL must not stay Running in
 Prefect's database."""
@@ -12,8 +12,12 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+import pytest
+
 from tests.conformance.runs import started_make, wait_until
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
+
+pytestmark = pytest.mark.orchestrators
 
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 DEADLINE_SECONDS = 300

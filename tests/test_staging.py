@@ -1,4 +1,4 @@
-"""SPEC §9: a run's staging area and temporaries die with it, and only with it.
+"""Contract §9: a run's staging area and temporaries die with it, and only with it.
 
 Holders are real processes: one killed with SIGKILL at a chosen point (its leftovers must be
 cleared by the next run), one alive and waiting (its files must be left alone).
@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from shared_etl.errors import LostFileError, is_retryable
-from shared_etl.parquet_io import atomic_files
-from shared_etl.steps import check_output_dir
+from parity.errors import LostFileError, is_retryable
+from parity.files import atomic_files, check_output_dir
 from tests.conftest import PROJECT, SAMPLE, run_reference
 
 HOLD_AREA = """
 import os, signal, sys
-from shared_etl.staging import staging_area
+from parity.staging import staging_area
 from shared_etl.steps import new_staging_dir
 with staging_area("holder") as area:
     open(os.path.join(new_staging_dir("run-1"), "events.arrow"), "wb").write(b"x" * 1000)
@@ -30,7 +29,7 @@ with staging_area("holder") as area:
 
 HOLD_TEMPORARY = """
 import os, signal, sys
-from shared_etl.parquet_io import atomic_files
+from parity.files import atomic_files
 with atomic_files(sys.argv[1]) as (temporary,):
     open(temporary, "wb").write(b"half")
     print(temporary, flush=True)
@@ -43,8 +42,8 @@ with atomic_files(sys.argv[1]) as (temporary,):
 # process and cannot be removed, hence a process of its own.
 PROBE_UNDER_CLEAN_UP = """
 import sys, tempfile
-from shared_etl.parquet_io import clear_dead_temporaries
-from shared_etl.steps import check_output_dir
+from parity.files import clear_dead_temporaries
+from parity.files import check_output_dir
 folder, tmpfile_works = sys.argv[1], sys.argv[2] == "1"
 tempfile._O_TMPFILE_WORKS = tmpfile_works  # 0: the filesystem has no O_TMPFILE
 probing, clean_ups, removed = False, 0, []

@@ -1,4 +1,4 @@
-"""SPEC §2: every rule, its reason, its boundaries, and the order the rules are applied in."""
+"""Contract §2: every rule, its reason, its boundaries, and the order the rules are applied in."""
 
 import pytest
 

@@ -20,7 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
-from shared_etl.staging import LOCK_NAME
+from parity.staging import LOCK_NAME
 
 RETRIES = 2
 
@@ -42,7 +42,7 @@ def _apply_run_environment(context) -> None:
     """Set the variables the run's conf carries for its tasks. Each task runs in a process
     of its own (Airflow's task supervisor forks one), so they reach no other run.
 
-    The staging area is the one the asking command holds (an flock, shared_etl.staging):
+    The staging area is the one the asking command holds (an flock, parity.staging):
     once no one holds it, that command has ended or was killed, and the run's next task
     fails at once rather than finish work nobody waits for, staging where no one clears."""
     carried = (context["dag_run"].conf or {}).get("env") or {}

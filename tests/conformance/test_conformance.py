@@ -13,6 +13,7 @@ from tests.conformance.runs import BACKFILL, SAMPLE_DATES
 from tests.conformance.wrappers import Wrapper, read_manifest, survivors
 from tests.conftest import PROJECT, assert_same_parquet, csv_line, make, siblings
 
+pytestmark = pytest.mark.orchestrators
 
 def run(wrapper: Wrapper, output: Path, env: dict | None = None, **params: str):
     variables = [f"{name.upper()}={value}" for name, value in params.items()]

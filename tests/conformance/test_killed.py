@@ -1,4 +1,4 @@
-"""SPEC §9, crashes: a run killed with SIGKILL (its whole process group, as a CI timeout does)
+"""Contract §9, crashes: a run killed with SIGKILL (its whole process group, as a CI timeout does)
 at a known point leaves the final output names as they were, nothing running, and nothing
 that stops the next run, which gives the bytes of an uninterrupted run and clears every
 leftover (temporaries, staging areas).
@@ -16,6 +16,8 @@ import pytest
 from tests.conformance.runs import LARGE_BACKFILL_DATES, no_survivors, started_make, wait_until
 from tests.conformance.wrappers import Wrapper
 from tests.conftest import assert_same_parquet, make, siblings
+
+pytestmark = pytest.mark.orchestrators
 
 REACH_TIMEOUT_SECONDS = 600
 

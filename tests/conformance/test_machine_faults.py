@@ -1,4 +1,4 @@
-"""SPEC §9, faults of the machine, through `make` for every wrapper: the run ends non-zero with
+"""Contract §9, faults of the machine, through `make` for every wrapper: the run ends non-zero with
 one line naming the path and the cause, writes nothing, and no retry is made of what no retry
 can cure. A fault in the output folder is found before the input is read: these runs are
 given an input that does not exist, so a message about the output proves the order.
@@ -9,10 +9,13 @@ without it those cases are skipped)."""
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conformance.runs import error_lines
 from tests.conformance.wrappers import Wrapper
 from tests.conftest import SAMPLE, make
 
+pytestmark = pytest.mark.orchestrators
 
 def _one_line(result: subprocess.CompletedProcess, path: Path, cause: str) -> None:
     assert result.returncode != 0, result.stdout

@@ -1,12 +1,15 @@
-"""SPEC §9, runs side by side: two runs of one wrapper at once, in one checkout, on different
+"""Contract §9, runs side by side: two runs of one wrapper at once, in one checkout, on different
 inputs and outputs, each give exactly its own reference output and leave nothing running."""
 
 from pathlib import Path
+
+import pytest
 
 from tests.conformance.runs import SAMPLE_DATES, no_survivors, started_make
 from tests.conformance.wrappers import Wrapper
 from tests.conftest import SAMPLE, assert_same_parquet
 
+pytestmark = pytest.mark.orchestrators
 
 def test_two_runs_at_once_on_different_inputs_each_write_their_own_reference(
     wrapper: Wrapper, truth: Path, tmp_path: Path

@@ -25,6 +25,8 @@ from tests.deployed.conftest import (
     up,
 )
 
+pytestmark = pytest.mark.deployed
+
 PYTHON = PROJECT / ".venvs" / "airflow" / "bin" / "python"
 PSQL_QUERY = """
 import json, sys

@@ -25,6 +25,8 @@ from tests.deployed.conftest import (
     up,
 )
 
+pytestmark = pytest.mark.deployed
+
 PYTHON = PROJECT / ".venvs" / "dagster" / "bin" / "python"
 LAUNCHED: list[str] = []  # run ids this module made, for the listing test
 

@@ -1,5 +1,5 @@
 """`make all MODE=deployed`: local and deployed runs of the sample in one verdict, with the
-stack held up once for all of them and left as it was found (SPEC §8, issue 14).
+stack held up once for all of them and left as it was found (contract §8, issue 14).
 
 One orchestrator in both modes stands for all three here (EXPECT narrows the run): the full
 default run is what CI's `make all MODE=deployed` covers."""
@@ -7,8 +7,12 @@ default run is what CI's `make all MODE=deployed` covers."""
 import hashlib
 import json
 
+import pytest
+
 from tests.conftest import PROJECT, make
 from tests.deployed.conftest import stack_processes
+
+pytestmark = pytest.mark.deployed
 
 GOLDEN = json.loads((PROJECT / "compare" / "golden.json").read_text())
 DATES = [f"2024-01-0{day}" for day in range(1, 8)]

@@ -32,6 +32,8 @@ from tests.deployed.conftest import (
     up,
 )
 
+pytestmark = pytest.mark.deployed
+
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 
 

@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import PROJECT, make
 from tests.deployed.conftest import STATE, http_status, settings, stack_processes, up
 
+pytestmark = pytest.mark.deployed
+
 URL = re.compile(r"^(\S+)\s+(http://127\.0\.0\.1:\d+\S*)$", re.MULTILINE)
 
 

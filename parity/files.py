@@ -1,4 +1,4 @@
-"""The one write recipe (SPEC §7) and the atomic publication of files.
+"""The one write recipe (docs/contract.md, "Determinism") and the atomic publication of files.
 
 Every byte of an output file follows from the table and the pinned pyarrow: explicit schema,
 no pandas metadata, fixed compression and row-group size, statistics on, nothing from the
@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -19,7 +20,7 @@ from contextlib import contextmanager, suppress
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared_etl.errors import LostFileError, MachineFaultError
+from parity.errors import LostFileError, MachineFaultError
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -155,6 +156,19 @@ def clear_dead_temporaries(folder: str) -> list[str]:
         finally:
             os.close(handle)
     return removed
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Create `output_dir` if needed and prove a file can be created in it."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise MachineFaultError(output_dir, "is a file, not a folder for the outputs")
+    with MachineFaultError.on_os_error(output_dir, "create the output folder"):
+        os.makedirs(output_dir, exist_ok=True)
+    # The probe is an unnamed file (O_TMPFILE; where a filesystem lacks it, stdlib's
+    # `tmpXXXXXXXX`, unlinked at once): no clean-up of the folder can match it, so another
+    # writer's sweep in the same folder (a backfill's other dates) can never take it away.
+    with MachineFaultError.on_os_error(output_dir, "write in the output folder"):
+        tempfile.TemporaryFile(dir=output_dir).close()
 
 
 def _entries(folder: str) -> list[os.DirEntry]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from shared_etl.errors import MachineFaultError
+from parity.errors import MachineFaultError
 
 ROOT_VARIABLE = "ETL_STAGING_ROOT"
 LOCK_NAME = ".lock"
