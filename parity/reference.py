@@ -7,14 +7,13 @@ as the adapters do: a date's outputs go to `<output_dir>/<date>/`.
 
 import datetime as dt
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 
 from parity.declaration import Pipeline
 from parity.execution import publish_run, run_step, step_failure
 from parity.files import check_output_dir
 from parity.results import Handle
-from parity.staging import staging_root
+from parity.staging import run_folder
 
 WRAPPER = {"name": "reference"}
 
@@ -22,7 +21,7 @@ WRAPPER = {"name": "reference"}
 def run(pipeline: Pipeline, values: Mapping[str, object], output_dir: str) -> dict[str, str]:
     """One run into `output_dir`; the sha256 of each output by name."""
     check_output_dir(output_dir)
-    staging = _staging_dir("reference")
+    staging = run_folder("reference")
     handles = _run_steps(pipeline, pipeline.order, values, {}, staging)
     return publish_run(pipeline, values, handles, output_dir, WRAPPER)
 
@@ -36,7 +35,7 @@ def backfill(
         check_output_dir(folder)
     shared = [name for name in pipeline.order if not pipeline.depends_on_partition(name)]
     dated = [name for name in pipeline.order if pipeline.depends_on_partition(name)]
-    staging = _staging_dir("reference")
+    staging = run_folder("reference")
     common = _run_steps(pipeline, shared, values, {}, staging)
     written = {}
     for day, folder in folders.items():
@@ -62,10 +61,3 @@ def _run_steps(
         except Exception as exc:
             raise step_failure(name, exc) from exc
     return handles
-
-
-def _staging_dir(label: str) -> str:
-    """A folder for this run's results inside the staging area the command holds."""
-    path = os.path.join(staging_root(), f"{label}-{secrets.token_hex(6)}")
-    os.makedirs(path)
-    return path

@@ -62,6 +62,15 @@ def staging_area(label: str) -> Iterator[str]:
         os.close(lock)
 
 
+def run_folder(label: str) -> str:
+    """A fresh folder for one run's staged results, inside the area the command holds (or,
+    in a worker that holds none, under $ETL_STAGING_ROOT as the command passed it on)."""
+    path = os.path.join(staging_root(), f"{label}-{secrets.token_hex(6)}")
+    with MachineFaultError.on_os_error(path, "create the staging folder"):
+        os.makedirs(path)
+    return path
+
+
 def clear_dead_areas(root: str) -> list[str]:
     """Remove the areas under `root` whose holder has died; return what was removed."""
     removed = []

@@ -1,0 +1,79 @@
+"""The command line every wrapper of a declared pipeline shares (`python -m parity` and each
+orchestrator's adapter), so each is driven with the same arguments and fails the same way:
+
+    <prog> run PIPELINE [--params JSON] [--date YYYY-MM-DD] --output-dir DIR
+    <prog> backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+
+PIPELINE is a file path or a module name. Parameters are bound (parity.binding) before any
+orchestrator is asked to run anything. A pipeline error ends the command with one line on
+stderr and its exit code; the whole command holds one staging area (parity.staging).
+"""
+
+import argparse
+import datetime as dt
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from parity.binding import bind, parse_date
+from parity.declaration import Pipeline
+from parity.errors import PipelineError, UsageError
+from parity.files import check_output_dir
+from parity.loader import load
+from parity.staging import staging_area
+
+Values = Mapping[str, object]
+RunOne = Callable[[Pipeline, Values, str], Any]  # (pipeline, values, output_dir)
+RunBackfill = Callable[[Pipeline, Values, Sequence[dt.date], str], Any]  # (…, dates, output_dir)
+
+
+def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
+                argv: list[str] | None = None) -> int:  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    single = commands.add_parser("run", help="one run into DIR")
+    single.add_argument("--date", help="the partition's date, YYYY-MM-DD")
+    dates = commands.add_parser("backfill", help="one run per date, into DIR/<date>/")
+    dates.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
+    dates.add_argument("--end", required=True, help="last date, YYYY-MM-DD (inclusive)")
+    for command in (single, dates):
+        command.add_argument("pipeline", help="a pipeline file (.py) or module name")
+        command.add_argument("--params", help="a JSON object of run parameters")
+        command.add_argument("--output-dir", required=True, help="where the outputs go")
+    args = parser.parse_args(argv)
+    label = re.sub(r"[^A-Za-z0-9]+", "-", prog.split()[-1]).strip("-")
+    try:
+        pipeline, folder = load(args.pipeline)
+        where = {"base_dir": os.getcwd(), "pipeline_dir": folder}
+        if args.command == "run":
+            values = bind(pipeline, args.params, date=args.date, **where)
+            check_output_dir(args.output_dir)
+            with staging_area(label):
+                one(pipeline, values, os.path.abspath(args.output_dir))
+        else:
+            days = dates_between(pipeline, args.start, args.end)
+            values = bind(pipeline, args.params, date=args.start, **where)
+            for day in days:
+                check_output_dir(os.path.join(args.output_dir, day.isoformat()))
+            with staging_area(label):
+                backfill(pipeline, values, days, os.path.abspath(args.output_dir))
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def dates_between(pipeline: Pipeline, start: str, end: str) -> list[dt.date]:
+    """The partition's dates from `start` to `end`, both included."""
+    if pipeline.partition is None:
+        raise UsageError(f"pipeline {pipeline.name!r} has no partition, so no backfill")
+    first, last = parse_date(start), parse_date(end)
+    if first is None or last is None:
+        raise UsageError(f"backfill dates must be YYYY-MM-DD: {start!r}, {end!r}")
+    if last < first:
+        raise UsageError(f"backfill end {end} is before its start {start}")
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
