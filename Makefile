@@ -10,6 +10,7 @@
 #   make backfill-<wrapper> START=D1 END=D2 [INPUT=csv] [OUTPUT_DIR=dir]
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
 #   make up | status | down                                           the deployed stack (stack/)
+#   make <wrapper>|backfill-<wrapper>|all|compare|bless PIPELINE=file.py [PARAMS='{"k": v}']   a pipeline of your own
 #   make <wrapper> MODE=deployed ..., make backfill-<wrapper> MODE=deployed ...   through the stack
 
 SHELL := bash
@@ -86,6 +87,21 @@ data: $(SAMPLE)
 $(SAMPLE): | $(VENVS)/reference/.synced
 	$(REFERENCE_PY) -m shared_etl.generate $(SAMPLE_ARGS) --output $@
 
+# A declared pipeline of your own (docs/contract.md §10): PIPELINE=path/to/file.py or a module
+# name, PARAMS='{"name": value}' (JSON), through each wrapper's adapter of any pipeline. Its
+# outputs go under OUTPUT_ROOT/<name>/ unless OUTPUT_DIR is given.
+PIPELINE ?=
+PARAMS ?=
+export PARAMS
+ADAPTER_reference := $(REFERENCE_PY) -m parity
+ADAPTER_prefect := $(VENVS)/prefect/bin/python prefect/adapter.py
+ADAPTER_dagster := $(VENVS)/dagster/bin/python dagster/adapter.py
+ADAPTER_airflow := $(VENVS)/airflow/bin/python airflow/adapter.py
+GIVEN_OUTPUT_DIR = $(if $(filter-out file,$(origin OUTPUT_DIR)),$(OUTPUT_DIR))
+# --output-dir when OUTPUT_DIR is given (a backfill's: OUTPUT_DIR/<wrapper>), else the layout.
+pipeline_where = $(if $(GIVEN_OUTPUT_DIR),--output-dir "$(GIVEN_OUTPUT_DIR)$(2)",--output-root "$(OUTPUT_ROOT)") --wrapper $(1)
+pipeline_args = "$(PIPELINE)" $(if $(PARAMS),--params "$$PARAMS")
+
 # Every wrapper takes the same flags, so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
 WRAPPERS := reference prefect dagster airflow
@@ -106,6 +122,17 @@ RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
 # Deployed mode needs every environment: the stack runs each orchestrator's services.
 NEEDS_deployed := setup
 
+ifneq ($(strip $(PIPELINE)),)
+ifeq ($(MODE),deployed)
+$(error PIPELINE= runs in MODE=local for now: the stack does not pick up a pipeline of your own yet)
+endif
+$(WRAPPERS): %: $(VENVS)/%/.synced
+	$(ADAPTER_$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
+
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ PIPELINE=p START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
+	$(ADAPTER_$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
+else
 # Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own
 # folder by default, so it never replaces the all-dates outputs compare holds side by side.
 $(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))
@@ -119,6 +146,7 @@ $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MOD
 	@$(call refuse_hidden,OUTPUT_DIR,$(OUTPUT_DIR))
 	$(call RUN_$(MODE),$*) --input-path "$(INPUT)" --start "$(START)" --end "$(END)" \
 		--output-dir "$(OUTPUT_DIR)/$*"
+endif
 
 # A hidden name (OUTPUT=dir/.parquet) is skipped by every listing, compare's included: refused.
 define refuse_hidden
@@ -139,6 +167,13 @@ backfill: $(addprefix backfill-,$(WRAPPERS))
 ALL_EXPECT_local := $(WRAPPERS)
 ALL_EXPECT_deployed := $(WRAPPERS) $(addsuffix @deployed,$(filter-out reference,$(WRAPPERS)))
 ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(ALL_EXPECT_$(MODE)))
+# With PIPELINE=: the same for a declared pipeline (scripts/pipeline_all.py), local mode.
+PIPELINE_ALL = $(REFERENCE_PY) scripts/pipeline_all.py --pipeline "$(PIPELINE)" --make "$(MAKE)" \
+	--expect "$(or $(strip $(EXPECT)),$(WRAPPERS))" --root "$(OUTPUT_ROOT)"
+ifneq ($(strip $(PIPELINE)),)
+all compare bless: setup
+	@$(PIPELINE_ALL) $@
+else
 all: setup data
 	@$(if $(findstring @deployed,$(ALL_WRAPPERS)),$(STACK) exec --) \
 		$(REFERENCE_PY) scripts/make_all.py --make "$(MAKE)" --wrappers "$(WRAPPERS)" \
@@ -156,6 +191,7 @@ bless: $(VENVS)/reference/.synced
 	$(MAKE) backfill-reference INPUT=$(SAMPLE) START=$(SAMPLE_START) END=$(SAMPLE_END) \
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
+endif
 
 # Containers, with docker or podman (CONTAINER_ENGINE=docker|podman, detected when unset);
 # PYTHON_IMAGE=... builds the images on another base than the Dockerfiles' python image.

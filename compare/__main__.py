@@ -3,6 +3,7 @@
     parity-compare [PATHS...] [--expect W1,W2,...] [--golden compare/golden.json]
                    [--root DIR] [--report-dir DIR]
     parity-compare --bless FOLDER --golden compare/golden.json
+    parity-compare output/<pipeline> --layout pipeline [--golden <pipeline>.golden.json] ...
 (`parity-compare` is `python -m compare`, installed in .venvs/reference/bin.)
 
 Groups the same logical file from each expected wrapper (discovery.py; default: every
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 
 from compare import KNOWN_WRAPPERS, MODES
-from compare.discovery import DiscoveryError, discover
+from compare.discovery import DiscoveryError, Found, discover, discover_pipeline
 from compare.parquet_diff import NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
 
@@ -112,9 +113,17 @@ def _manifest_versions(path: Path) -> dict[str, str]:
     return {k: v for k, v in versions.items() if k != "python"} | {"python": versions.get("python")}
 
 
-def bless(folder: Path, golden_path: Path) -> int:
+def _discover(paths: list[Path], wrappers: list[str], layout: str, root: Path | None) -> Found:
+    if layout == "events":
+        return discover(paths, wrappers, root)
+    if len(paths) != 1 or root:
+        raise InputError("--layout pipeline compares one folder, a pipeline's: output/<name>")
+    return discover_pipeline(paths[0], wrappers)
+
+
+def bless(folder: Path, golden_path: Path, layout: str = "events") -> int:
     """Record the reference runner's outputs under `folder` as the golden hashes."""
-    found = discover([folder], [BASELINE])
+    found = _discover([folder], [BASELINE], layout, None)
     if found.unknown:
         raise InputError("\n".join(found.unknown))
     groups = found.groups
@@ -152,7 +161,7 @@ def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """The report and the notes on what was set aside, or InputError for what cannot be."""
     golden = _read_golden(args.golden) if args.golden else None
     paths = args.paths or [Path("output")]
-    found = discover(paths, args.expect, args.root)
+    found = _discover(paths, args.expect, args.layout, args.root)
     if found.unknown:
         raise InputError("\n".join(found.unknown))
     notes = [
@@ -203,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path,
                         help="the folder group keys are relative to (default: each folder "
                              "given, or a file's own folder)")  # fmt: skip
+    parser.add_argument("--layout", choices=("events", "pipeline"), default="events",
+                        help="events: the events pipeline's files (default); pipeline: one "
+                             "declared pipeline's folder, output/<name>/")  # fmt: skip
     parser.add_argument("--report-dir", type=Path)
     parser.add_argument("--bless", type=Path, metavar="FOLDER",
                         help="record FOLDER's reference outputs as the golden hashes")  # fmt: skip
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.golden:
             parser.error("--bless needs --golden")
         try:
-            return bless(args.bless, args.golden)
+            return bless(args.bless, args.golden, args.layout)
         except (InputError, DiscoveryError, NotParquetError) as exc:
             print(f"bless: error: {exc}".replace("\n", "\nbless: error: "), file=sys.stderr)
             return 2

@@ -10,12 +10,20 @@ A group's key names the logical file: `run/metrics`, `date-2024-01-03/run/reject
 A file under a mode's folder (`deployed/`) has the key of its local twin and belongs to
 `<wrapper>@deployed`: the same group holds both modes, so one verdict compares them.
 
+A declared pipeline's outputs (docs/contract.md §10) have their own layout, under
+`<root>` = `output/<pipeline>/` (`discover_pipeline`):
+  <wrapper>/<output>.parquet                 key `run/<output>`
+  date-<D>/<wrapper>/<output>.parquet        key `date-<D>/run/<output>`
+  backfill/<wrapper>/<D>/<output>.parquet    key `backfill/<D>/<output>`
+  deployed/<any of the above>                the same, `<wrapper>@deployed`
+
 Every other Parquet file (a stray `foo.parquet`, `notes/x.parquet`, `random_output.parquet`,
 a hidden name, a folder named `*.parquet`) is named as unknown, never taken as a wrapper's:
 a gate that guesses can pass by mistake. Outputs of a known wrapper that is not expected
 are set aside and named, not compared.
 """
 
+import json
 import os
 import re
 from collections import defaultdict
@@ -26,6 +34,12 @@ from compare import KNOWN_WRAPPERS, MODES
 
 _SINGLE = re.compile(r"^(?P<wrapper>[A-Za-z0-9]+)_output(?:\.rejects)?\.parquet$")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}(?:\.rejects)?\.parquet$")
+# Folder names under the root that are the events layout's own, never a pipeline's.
+RESERVED = frozenset({"events", "backfill", *MODES})
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OUTPUT = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?\.parquet$")
+PIPELINE_LAYOUTS = ("<wrapper>/<output>.parquet, date-<D>/<wrapper>/<output>.parquet or "
+                    "backfill/<wrapper>/<D>/<output>.parquet")  # fmt: skip
 LAYOUTS = "<wrapper>_output[.rejects].parquet or <wrapper>/<YYYY-MM-DD>[.rejects].parquet"
 
 
@@ -42,38 +56,95 @@ class Found:
     unexpected: dict[str, list[Path]] = field(default_factory=dict)  # wrapper: its files
 
 
+def discover_pipeline(root: Path, wrappers: list[str]) -> Found:
+    """Every output of the `wrappers` expected under a pipeline's folder `root`."""
+    if not root.is_dir():
+        raise DiscoveryError(f"{root}: no such folder")
+    candidates = [(path, root) for path in sorted(root.rglob("*.parquet"))]
+    return _grouped(candidates, wrappers, _identify_pipeline_output)
+
+
+def _identify_pipeline_output(relative: Path, path: Path, known: set[str]) -> tuple[str, str] | str:
+    parts = relative.parts
+    if path.is_dir() or any(part.startswith(".") for part in parts):
+        return f"{path}: a folder or a hidden name, never an output"
+    output = relative.name.removesuffix(".parquet")
+    if _OUTPUT.match(relative.name):
+        if len(parts) == 2 and parts[0] in known:
+            return f"run/{output}", parts[0]
+        if len(parts) == 3 and parts[0].startswith("date-") and parts[1] in known:
+            return f"{parts[0]}/run/{output}", parts[1]
+        if (
+            len(parts) == 4
+            and parts[0] == "backfill"
+            and parts[1] in known
+            and _DAY.match(parts[2])
+        ):
+            return f"backfill/{parts[2]}/{output}", parts[1]
+    return f"{path}: not an output of any wrapper (expected {PIPELINE_LAYOUTS})"
+
+
+def _grouped(candidates: list[tuple[Path, Path]], wrappers: list[str], identify) -> Found:
+    """Group (path, base) candidates by the key `identify` gives each; name the rest."""
+    known = {*KNOWN_WRAPPERS, *(wrapper.partition("@")[0] for wrapper in wrappers)}
+    groups: dict[str, dict[str, Path]] = defaultdict(dict)
+    found = Found(groups={})
+    unexpected: dict[str, list[Path]] = defaultdict(list)
+    for path, base in candidates:
+        mode, relative = _mode_of(_relative(path, base))
+        identified = identify(relative, path, known)
+        if isinstance(identified, str):
+            found.unknown.append(identified)
+            continue
+        key, wrapper = identified
+        wrapper = f"{wrapper}@{mode}" if mode else wrapper
+        if wrapper not in wrappers:
+            unexpected[wrapper].append(path)
+        else:
+            groups[key][wrapper] = path
+    found.groups = {key: dict(sorted(members.items())) for key, members in sorted(groups.items())}
+    found.unexpected = dict(sorted(unexpected.items()))
+    return found
+
+
 def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -> Found:
     """Every output under `paths` (folders or files) of the `wrappers` expected.
 
     Keys are relative to `root` (default: each folder given, or a file's own folder), so
     `compare --root output output/backfill/prefect` keys as `compare output` would.
     """
-    groups: dict[str, dict[str, Path]] = defaultdict(dict)
-    known = {*KNOWN_WRAPPERS, *(wrapper.partition("@")[0] for wrapper in wrappers)}
-    found = Found(groups={})
-    unexpected: dict[str, list[Path]] = defaultdict(list)
+    candidates = []
     for given in paths:
         if not given.exists():
             raise DiscoveryError(f"{given}: no such file or folder")
         base = root or (given if given.is_dir() else given.parent)
         if _relative(given, base).parts[:1] == ("..",):
             raise DiscoveryError(f"{given}: not under the root {base}")
-        candidates = [given] if given.is_file() else sorted(given.rglob("*.parquet"))
-        for path in candidates:
-            mode, relative = _mode_of(_relative(path, base))
-            identified = _identify(relative, path, known)
-            if isinstance(identified, str):
-                found.unknown.append(identified)
+        found = [given] if given.is_file() else sorted(given.rglob("*.parquet"))
+        pipelines = _pipeline_folders(base)
+        candidates += [(path, base) for path in found
+                       if _relative(path, base).parts[0] not in pipelines]  # fmt: skip
+    return _grouped(candidates, wrappers, _identify)
+
+
+def _pipeline_folders(base: Path) -> set[str]:
+    """The folders under `base` that hold a declared pipeline's outputs (a manifest there
+    names the folder as its pipeline): left alone by the events layout, compared with
+    `--layout pipeline`."""
+    if not base.is_dir():
+        return set()
+    names = set()
+    for folder in base.iterdir():
+        if not folder.is_dir() or folder.name in RESERVED or folder.name.startswith("date-"):
+            continue
+        for manifest in folder.glob("**/manifest.json"):
+            try:
+                if json.loads(manifest.read_text()).get("pipeline") == folder.name:
+                    names.add(folder.name)
+                    break
+            except (OSError, ValueError, AttributeError):
                 continue
-            key, wrapper = identified
-            wrapper = f"{wrapper}@{mode}" if mode else wrapper
-            if wrapper not in wrappers:
-                unexpected[wrapper].append(path)
-            else:
-                groups[key][wrapper] = path
-    found.groups = {key: dict(sorted(members.items())) for key, members in sorted(groups.items())}
-    found.unexpected = dict(sorted(unexpected.items()))
-    return found
+    return names
 
 
 def _relative(path: Path, base: Path) -> Path:

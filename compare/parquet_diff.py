@@ -48,7 +48,10 @@ def read_facts(path: Path) -> ParquetFacts:
         table = parquet.read()
     except (pa.ArrowException, OSError) as exc:
         raise NotParquetError(f"{path}: not a Parquet file ({exc})") from None
-    grain = GRAINS["rejects" if path.name.endswith(".rejects.parquet") else "metrics"]
+    grain = (
+        _declared_grain(path)
+        or GRAINS["rejects" if path.name.endswith(".rejects.parquet") else "metrics"]
+    )
     if not set(grain) <= set(table.column_names):
         grain = tuple(table.column_names)
     try:  # every later step reads Python values: a value with none fails here, named
@@ -63,6 +66,22 @@ def read_facts(path: Path) -> ParquetFacts:
         metadata=parquet.metadata,
         grain=grain,
     )
+
+
+def _declared_grain(path: Path) -> tuple[str, ...] | None:
+    """The key a declared pipeline's manifest.json beside the file records for it."""
+    manifest = path.with_name("manifest.json")
+    if not manifest.is_file():
+        return None
+    try:
+        recorded = json.loads(manifest.read_text())["outputs"][path.name.removesuffix(".parquet")]
+        key = tuple(recorded["key"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NotParquetError(f"{manifest}: a damaged manifest, no key for {path.name} "
+                              f"({type(exc).__name__}: {exc})") from None  # fmt: skip
+    if not key or not all(isinstance(column, str) for column in key):
+        raise NotParquetError(f"{manifest}: the key of {path.name} is no list of column names")
+    return key
 
 
 def _content_sha256(table: pa.Table, grain: tuple[str, ...]) -> str:

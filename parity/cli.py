@@ -43,28 +43,52 @@ def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
     for command in (single, dates):
         command.add_argument("pipeline", help="a pipeline file (.py) or module name")
         command.add_argument("--params", help="a JSON object of run parameters")
-        command.add_argument("--output-dir", required=True, help="where the outputs go")
+        where = command.add_mutually_exclusive_group(required=True)
+        where.add_argument("--output-dir", help="where the outputs go")
+        where.add_argument("--output-root", help="the front door's layout under this folder: "
+                           "<root>/<pipeline>/[date-<D>/|backfill/]<wrapper>/")  # fmt: skip
+        command.add_argument("--wrapper", default=label_of(prog),
+                             help="the wrapper's name in that layout")  # fmt: skip
     args = parser.parse_args(argv)
     label = re.sub(r"[^A-Za-z0-9]+", "-", prog.split()[-1]).strip("-")
     try:
         pipeline, folder = load(args.pipeline)
         where = {"base_dir": os.getcwd(), "pipeline_dir": folder}
+        output_dir = args.output_dir or default_output_dir(
+            args.output_root, pipeline.name, args.wrapper, args.command, getattr(args, "date", None)
+        )
         if args.command == "run":
             values = bind(pipeline, args.params, date=args.date, **where)
-            check_output_dir(args.output_dir)
+            check_output_dir(output_dir)
             with staging_area(label):
-                one(pipeline, values, os.path.abspath(args.output_dir))
+                one(pipeline, values, os.path.abspath(output_dir))
         else:
             days = dates_between(pipeline, args.start, args.end)
             values = bind(pipeline, args.params, date=args.start, **where)
             for day in days:
-                check_output_dir(os.path.join(args.output_dir, day.isoformat()))
+                check_output_dir(os.path.join(output_dir, day.isoformat()))
             with staging_area(label):
-                backfill(pipeline, values, days, os.path.abspath(args.output_dir))
+                backfill(pipeline, values, days, os.path.abspath(output_dir))
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def label_of(prog: str) -> str:
+    """The wrapper a command is: `python -m parity` the reference, `python X/adapter.py` X."""
+    script = prog.split()[-1]
+    return "reference" if script == "parity" else os.path.basename(os.path.dirname(script))
+
+
+def default_output_dir(root: str, pipeline: str, wrapper: str, command: str,
+                       date: str | None) -> str:  # fmt: skip
+    """The front door's folders (docs/contract.md §10): a pipeline's outputs under
+    <root>/<pipeline>/, one run in <wrapper>/ (a DATE's in date-<D>/<wrapper>/), a
+    backfill's in backfill/<wrapper>/<date>/."""
+    if command == "backfill":
+        return os.path.join(root, pipeline, "backfill", wrapper)
+    return os.path.join(root, pipeline, f"date-{date}" if date else "", wrapper)
 
 
 def dates_between(pipeline: Pipeline, start: str, end: str) -> list[dt.date]:

@@ -39,6 +39,8 @@ RESERVED = frozenset(
     }
 )
 PARTITIONS = ("date",)
+# Folders of the events pipeline's layout in output/, beside which a pipeline's own lives.
+RESERVED_PIPELINE_NAMES = frozenset({"events", "backfill", "deployed"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REQUIRED = inspect.Parameter.empty
 
@@ -138,6 +140,9 @@ class Pipeline:
             raise DeclarationError(
                 f"pipeline {name!r}: a name is lower-case letters, digits and _, from a letter"
             )
+        if name in RESERVED_PIPELINE_NAMES:
+            raise DeclarationError(f"pipeline {name!r}: the name is a folder of the events "
+                                   "pipeline's layout under output/; choose another")
         self.name = name
         self.steps: dict[str, Step] = _steps_by_name(name, steps)
         self.dependencies = {s.name: _dependencies(s, self.steps) for s in self.steps.values()}

@@ -328,3 +328,9 @@ def test_a_date_is_exactly_yyyy_mm_dd(orders_folder, value):
     assert (result.returncode, result.stderr.splitlines()) == (
         2, [f'error: PARAMS: date: "{value}" is not a date YYYY-MM-DD']
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["events", "backfill", "deployed"])
+def test_a_pipeline_may_not_take_a_folder_name_of_the_events_layout(name):
+    with pytest.raises(DeclarationError, match=rf"^pipeline '{name}': the name is a folder"):
+        Pipeline(name, steps=[source], outputs=[Output("source", ["k"])])
