@@ -78,9 +78,10 @@ $(UV):
 
 # One lock, one environment per orchestrator; a stamp makes a repeated setup instant.
 $(VENVS)/%/.synced: pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENVS)/$* $(UV) sync --quiet --locked --compile-bytecode \
+	@echo "setup: .venvs/$* from uv.lock"
+	@UV_PROJECT_ENVIRONMENT=$(VENVS)/$* $(UV) sync --quiet --locked --compile-bytecode \
 		--python $(PYTHON) $(SYNC_$*)
-	touch $@
+	@touch $@
 
 data: $(SAMPLE)
 

@@ -28,6 +28,7 @@ import pyarrow.csv as pacsv
 from shared_etl.contract import REQUIRED_COLUMNS, TRIM_CHARACTERS
 from shared_etl.errors import InputFileError
 from shared_etl.input_file import CheckedStream, InputFacts, InputFile
+from shared_etl.input_hints import delimiter_hint
 
 _BLOCK = 1 << 23  # 8 MiB: large enough for hashlib to run free of the GIL, small for memory.
 _LARGEST_BLOCK = 1 << 30  # pyarrow's block size is a 32-bit int; a record up to 1 GiB is read.
@@ -135,8 +136,10 @@ def _read_header(stream: CheckedStream, path: str) -> list[str]:
     names = [name.strip(TRIM_CHARACTERS) for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
+        hint = delimiter_hint(header)
         raise InputFileError(
             path, f"required column(s) missing from the header: {', '.join(missing)}"
+            + (f" ({hint})" if hint else "")
         )
     duplicated = [name for name in REQUIRED_COLUMNS if names.count(name) > 1]
     if duplicated:

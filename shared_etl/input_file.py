@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from shared_etl.errors import InputFileError
+from shared_etl.input_hints import binary_format
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,11 @@ class CheckedStream(io.RawIOBase):
 
     def _fail(self, data: bytes, exc: UnicodeDecodeError, start: int) -> None:
         line = self._newlines + data.count(b"\n", 0, exc.start) + 1
+        hint = binary_format(data[:8]) if start == 0 else None
         raise InputFileError(
             self._path,
             f"not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset "
-            f"{start + exc.start} (line {line})",
+            f"{start + exc.start} (line {line})" + (f" ({hint})" if hint else ""),
         ) from None
 
 
