@@ -1,6 +1,9 @@
 """The benchmark: one file, four contenders, interleaved rounds, ratios from the same run.
 
-    python -m bench [--rows 2000000] [--rounds 3]
+    python -m bench [--rows 2000000] [--rounds 3] [--suite all|etl|compare]
+
+--suite compare runs bench/compare_bench.py instead (the verdict on pairs of Parquet files,
+with --rows rows a pair); all (the default) runs this benchmark, then that one.
 
 Contenders, each in a fresh process so that start-up, CPU time and peak RSS are its own:
   pyarrow-read  pyarrow's bare CSV read of the file (the floor: parsing alone);
@@ -56,7 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rows", type=int, default=2_000_000, help="records (e.g. 10000000)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--suite", choices=("all", "etl", "compare"), default="all")
     args = parser.parse_args(argv)
+    if args.suite != "etl":
+        from bench import compare_bench
+
+        if args.suite == "compare":
+            return compare_bench.main(["--rows", str(args.rows), "--rounds", str(args.rounds)])
+        status = _etl(args)
+        print()
+        return status or compare_bench.main(["--rows", str(args.rows), "--rounds",
+                                             str(args.rounds)])  # fmt: skip
+    return _etl(args)
+
+
+def _etl(args: argparse.Namespace) -> int:
 
     source = _bench_file(args.rows)
     out = STATE / "out"

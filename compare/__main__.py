@@ -1,7 +1,8 @@
 """The parity verdict: did every wrapper write the same bytes, and if not, exactly how not.
 
     parity-compare [PATHS...] [--expect W1,W2,...] [--golden compare/golden.json]
-                   [--root DIR] [--report-dir DIR]
+                   [--root DIR] [--report-dir DIR] [--key COL1,COL2]
+    parity-compare A.parquet B.parquet [C.parquet ...] [--key COL1,COL2]
     parity-compare --bless FOLDER --golden compare/golden.json
     parity-compare output/<pipeline> --layout pipeline [--golden <pipeline>.golden.json] ...
 (`parity-compare` is `python -m compare`, installed in .venvs/reference/bin.)
@@ -11,12 +12,17 @@ wrapper of the project in local mode; `prefect@deployed` names Prefect's outputs
 deployed/, grouped with the local ones, so the modes are compared too), compares every
 wrapper's file with the reference runner's, and, given --golden, every file with its
 committed sha256. A wrapper with no output, an output one expected wrapper lacks, or a
-golden output nobody produced is a mismatch, named.
+golden output nobody produced is a mismatch, named. Files given directly (two or more, no
+--root) need no layout: the first is the baseline, each is named by its path.
+Rows are keyed on --key, else on the key a pipeline's manifest.json records, else, for the
+events pipeline, on contract §6's grain; with none they are compared as a multiset.
+Fewer than two sides and no --golden is no verdict (exit 2).
 Writes parity-report.json and parity-report.md (fit for a CI job summary) to --report-dir
 (default: the root, else the one folder compared); a report left by an earlier run is
 removed first, so a failed comparison never leaves a verdict behind.
 Exit 0 all identical, 1 any mismatch, 2 a usage or input error (a missing path, a file that
-is not a readable Parquet output, a Parquet file in no known layout), one line each.
+is not a readable Parquet output, a Parquet file in no known layout, two files that would be
+one output, a damaged manifest.json the key depends on), one line each.
 """
 
 import argparse
@@ -26,8 +32,9 @@ import sys
 from pathlib import Path
 
 from compare import KNOWN_WRAPPERS, MODES
-from compare.discovery import DiscoveryError, Found, discover, discover_pipeline
-from compare.parquet_diff import NotParquetError, ParquetFacts, explain, read_facts
+from compare.discovery import DiscoveryError, Found, discover, discover_files, discover_pipeline
+from compare.manifests import ManifestError, events_manifest, library_versions
+from compare.parquet_diff import KeyColumnError, NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
 
 BASELINE = "reference"
@@ -38,41 +45,56 @@ class InputError(Exception):
     """What the user gave cannot be compared: one line per problem, exit 2."""
 
 
+ERRORS = (InputError, DiscoveryError, NotParquetError, ManifestError, KeyColumnError)
+
+
 def build_report(
-    groups: dict[str, dict[str, Path]], golden: dict[str, str] | None, expected: list[str]
+    groups: dict[str, dict[str, Path]],
+    golden: dict[str, str] | None,
+    expected: list[str],
+    key: tuple[str, ...] | None = None,
+    layout: str = "events",
 ) -> dict:
+    """The verdict on every group; `layout` is events, pipeline or files (given directly)."""
     report_groups = []
-    for key, members in groups.items():
-        facts = {wrapper: read_facts(path) for wrapper, path in members.items()}
-        baseline = BASELINE if BASELINE in facts else next(iter(facts))
+    for name, members in groups.items():
+        facts = {
+            wrapper: read_facts(path, key, events=layout == "events" or (
+                layout == "files" and events_manifest(path).is_file()))
+            for wrapper, path in members.items()
+        }  # fmt: skip
+        baseline = expected[0] if layout == "files" else (
+            BASELINE if BASELINE in facts else next(iter(facts)))  # fmt: skip
+        labels = (baseline, "other")
         against = {
-            wrapper: _with_versions(explain(facts[baseline], fact), facts[baseline], fact)
+            wrapper: _with_versions(explain(facts[baseline], fact, labels), facts[baseline], fact)
             for wrapper, fact in facts.items()
             if wrapper != baseline
         }
-        golden_sha256 = (golden or {}).get(key)
+        golden_sha256 = (golden or {}).get(name)
         golden_check = {
             wrapper: ("match" if fact.sha256 == golden_sha256 else "mismatch")
             for wrapper, fact in facts.items()
         } if golden_sha256 else {}  # fmt: skip
         identical = all(item["verdict"] == "identical" for item in against.values())
+        grain = facts[baseline].grain
         report_groups.append(
             {
-                "key": key,
+                "key": name,
                 "baseline": baseline,
                 "verdict": "identical" if identical and "mismatch" not in golden_check.values()
                 else "mismatch",
                 "files": {
-                    wrapper: {"path": str(fact.path), "sha256": fact.sha256,
-                              "content_sha256": fact.content_sha256}
+                    wrapper: {"path": str(fact.path), "sha256": fact.sha256}
                     for wrapper, fact in facts.items()
                 },
+                "key_columns": list(grain) if grain else None,
                 "against_baseline": against,
                 "golden": {"expected": golden_sha256, "checks": golden_check},
             }
         )  # fmt: skip
-    # The baseline first, then the local wrappers, then each mode's: the matrix reads by mode.
-    wrappers = sorted(expected, key=lambda name: (name != BASELINE, name.partition("@")[2], name))
+    # Files: as given. Else the baseline first, then the local wrappers, then each mode's.
+    wrappers = list(expected) if layout == "files" else sorted(expected, key=_matrix_order)
     for group in report_groups:  # every expected wrapper owes every output
         group["missing"] = [w for w in wrappers if w not in group["files"]]
         if group["missing"]:
@@ -90,11 +112,19 @@ def build_report(
     }  # fmt: skip
 
 
+def _matrix_order(name: str) -> tuple:
+    return name != BASELINE, name.partition("@")[2], name
+
+
 def _with_versions(result: dict, baseline: ParquetFacts, other: ParquetFacts) -> dict:
     """Name the library versions when the manifests say they differ: the usual real cause."""
     if result["verdict"] == "identical":
         return result
-    left, right = _manifest_versions(baseline.path), _manifest_versions(other.path)
+    left, right = library_versions(baseline.path), library_versions(other.path)
+    for damaged in dict.fromkeys(side for side in (left, right) if isinstance(side, str)):
+        result["details"].append(damaged)
+    if isinstance(left, str) or isinstance(right, str):
+        return result
     differing = sorted(k for k in set(left) & set(right) if left[k] != right[k])
     if differing:
         result["details"].append(
@@ -102,15 +132,6 @@ def _with_versions(result: dict, baseline: ParquetFacts, other: ParquetFacts) ->
             + ", ".join(f"{k} {left[k]} vs {right[k]}" for k in differing)
         )
     return result
-
-
-def _manifest_versions(path: Path) -> dict[str, str]:
-    stem = path.name.removesuffix(".parquet").removesuffix(".rejects")
-    manifest = path.with_name(f"{stem}.manifest.json")
-    if not manifest.exists():
-        return {}
-    versions = json.loads(manifest.read_text()).get("versions", {})
-    return {k: v for k, v in versions.items() if k != "python"} | {"python": versions.get("python")}
 
 
 def _discover(paths: list[Path], wrappers: list[str], layout: str, root: Path | None) -> Found:
@@ -157,22 +178,46 @@ def _wrapper_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def direct_files(args: argparse.Namespace) -> bool:
+    """Two or more files and no --root: compared as given, with no layout."""
+    return (args.layout == "events" and not args.root and len(args.paths) >= 2
+            and all(path.is_file() for path in args.paths))  # fmt: skip
+
+
 def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """The report and the notes on what was set aside, or InputError for what cannot be."""
     golden = _read_golden(args.golden) if args.golden else None
+    if direct_files(args):
+        if args.expect or golden is not None:
+            raise InputError("--expect and --golden name a folder's outputs; files given "
+                             "directly are named by their paths (the first is the baseline)")
+        found = discover_files(args.paths)
+        names = list(next(iter(found.groups.values())))
+        return build_report(found.groups, None, names, args.key, "files"), []
+    expect = args.expect or list(KNOWN_WRAPPERS)
+    if len(expect) < 2 and golden is None:
+        raise InputError(f"only {expect[0]} to compare, and no --golden: one side is no verdict "
+                         f"(--expect a second wrapper, or give --golden)")  # fmt: skip
     paths = args.paths or [Path("output")]
-    found = _discover(paths, args.expect, args.layout, args.root)
+    found = _discover(paths, expect, args.layout, args.root)
     if found.unknown:
         raise InputError("\n".join(found.unknown))
     notes = [
         f"{wrapper}: {len(files)} output(s) set aside, not expected (--expect "
-        f"{','.join(args.expect)}), e.g. {files[0]}"
+        f"{','.join(expect)}), e.g. {files[0]}"
         for wrapper, files in found.unexpected.items()
     ]
     if not found.groups:
-        raise InputError(f"no Parquet outputs of {', '.join(args.expect)} under "
+        raise InputError(f"no Parquet outputs of {', '.join(expect)} under "
                          f"{', '.join(map(str, paths))}")  # fmt: skip
-    return build_report(found.groups, golden, args.expect), notes
+    return build_report(found.groups, golden, expect, args.key, args.layout), notes
+
+
+def _key_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: column names, each once, comma-separated")
+    return names
 
 
 def _read_golden(path: Path) -> dict[str, str]:
@@ -203,12 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="*", type=Path, help="folders or files (default: output)")
-    parser.add_argument("--expect", type=_wrapper_list, default=list(KNOWN_WRAPPERS),
+    parser.add_argument("--expect", type=_wrapper_list, default=None,
                         metavar="W1,W2,...",
                         help=f"the wrappers that must all have every output "
                              f"(default: {','.join(KNOWN_WRAPPERS)}); <wrapper>@deployed: "
                              f"its outputs under deployed/")  # fmt: skip
     parser.add_argument("--golden", type=Path, help="committed sha256 of every expected output")
+    parser.add_argument("--key", type=_key_list, metavar="COL1,COL2",
+                        help="the grain: the columns that key a row (default: the key the "
+                             "manifests record, the events grain, or none: rows as a "
+                             "multiset)")  # fmt: skip
     parser.add_argument("--root", type=Path,
                         help="the folder group keys are relative to (default: each folder "
                              "given, or a file's own folder)")  # fmt: skip
@@ -224,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--bless needs --golden")
         try:
             return bless(args.bless, args.golden, args.layout)
-        except (InputError, DiscoveryError, NotParquetError) as exc:
+        except ERRORS as exc:
             print(f"bless: error: {exc}".replace("\n", "\nbless: error: "), file=sys.stderr)
             return 2
     report_dir = _report_dir(args)
@@ -232,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         (report_dir / name).unlink(missing_ok=True)
     try:
         report, notes = compare(args)
-    except (InputError, DiscoveryError, NotParquetError) as exc:
+    except ERRORS as exc:
         print(f"compare: error: {exc}".replace("\n", "\ncompare: error: "), file=sys.stderr)
         return 2
     report["set_aside"] = notes

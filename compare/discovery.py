@@ -20,7 +20,9 @@ A declared pipeline's outputs (docs/contract.md §10) have their own layout, und
 Every other Parquet file (a stray `foo.parquet`, `notes/x.parquet`, `random_output.parquet`,
 a hidden name, a folder named `*.parquet`) is named as unknown, never taken as a wrapper's:
 a gate that guesses can pass by mistake. Outputs of a known wrapper that is not expected
-are set aside and named, not compared.
+are set aside and named, not compared. Two files that would be one wrapper's same output
+(two folders given that key alike, `out out/date-2024-01-03`) are an error, never one
+silently replacing the other. Files given directly (`discover_files`) need no layout.
 """
 
 import json
@@ -100,11 +102,36 @@ def _grouped(candidates: list[tuple[Path, Path]], wrappers: list[str], identify)
         wrapper = f"{wrapper}@{mode}" if mode else wrapper
         if wrapper not in wrappers:
             unexpected[wrapper].append(path)
+        elif wrapper in groups[key] and not _same_entry(groups[key][wrapper], path):
+            raise DiscoveryError(
+                f"{groups[key][wrapper]} and {path} would both be {wrapper}'s {key}: "
+                f"compare them directly (parity-compare A.parquet B.parquet), or give --root"
+            )
         else:
             groups[key][wrapper] = path
     found.groups = {key: dict(sorted(members.items())) for key, members in sorted(groups.items())}
     found.unexpected = dict(sorted(unexpected.items()))
     return found
+
+
+def _same_entry(one: Path, other: Path) -> bool:
+    """One directory entry reached twice (a folder and a file in it both given)."""
+    return os.path.abspath(one) == os.path.abspath(other)
+
+
+def discover_files(paths: list[Path]) -> Found:
+    """Files given directly: one group, keyed by the first file's path (the baseline), each
+    side named by its path as given. Two names for one file are refused: a file compared
+    with itself proves nothing."""
+    for given in paths:
+        if not given.is_file():
+            raise DiscoveryError(f"{given}: no such file")
+    for n, given in enumerate(paths):
+        for earlier in paths[:n]:
+            if str(earlier) == str(given) or os.path.samefile(earlier, given):
+                raise DiscoveryError(f"{earlier} and {given} are one file: comparing a file "
+                                     f"with itself proves nothing")  # fmt: skip
+    return Found(groups={str(paths[0]): {str(path): path for path in paths}})
 
 
 def discover(paths: list[Path], wrappers: list[str], root: Path | None = None) -> Found:

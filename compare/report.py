@@ -1,12 +1,19 @@
-"""The report as text: one verdict line per group and a matrix, for a terminal and for Markdown."""
+"""The report as text: one verdict line per group and a matrix, for a terminal and for Markdown.
+
+Both stay bounded (MAX_BYTES, under the 1 MiB GitHub allows a job summary): past it, the
+problems are counted, not listed, and parity-report.json holds every one.
+"""
 
 SYMBOLS = {
     "identical": "=",
     "content-equal": "~",
     "schema-differs": "S",
+    "order-differs": "O",
     "rows-differ": "R",
 }
-LEGEND = "= same bytes, ~ same content but other bytes, S schema differs, R rows differ, - missing"
+LEGEND = ("= same bytes, ~ same content but other bytes, S schema differs, O row order differs, "
+          "R rows differ, - missing")  # fmt: skip
+MAX_BYTES = 768 * 1024
 
 
 def _cells(report: dict, group: dict) -> list[str]:
@@ -29,9 +36,8 @@ def _problems(report: dict) -> list[str]:
     for group in report["groups"]:
         for wrapper, result in group["against_baseline"].items():
             if result["verdict"] != "identical":
-                lines.append(
-                    f"{group['key']}: {wrapper} vs {group['baseline']}: {result['verdict']}"
-                )
+                where = "" if group["key"] == group["baseline"] else f"{group['key']}: "
+                lines.append(f"{where}{wrapper} vs {group['baseline']}: {result['verdict']}")
                 lines.extend(f"    {detail}" for detail in result["details"])
         for wrapper, check in group["golden"]["checks"].items():
             if check == "mismatch":
@@ -58,8 +64,8 @@ def render_console(report: dict) -> str:
             f"{cell:>{column}}" for cell, column in zip(_cells(report, group), columns, strict=True)
         )
         lines.append(f"{group['key']:<{width}}  {cells}")
-    lines += ["", LEGEND + ", ! not the golden sha256", *_problems(report),
-              *report.get("set_aside", []), ""]  # fmt: skip
+    lines += ["", LEGEND + ", ! not the golden sha256",
+              *_bounded(_problems(report) + report.get("set_aside", [])), ""]  # fmt: skip
     groups = len(report["groups"])
     if report["verdict"] == "identical":
         lines.append(f"VERDICT: IDENTICAL: {groups} outputs, byte for byte, across "
@@ -83,5 +89,25 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| `{group['key']}` | " + " | ".join(_cells(report, group)) + " |")
     problems = _problems(report) + report.get("set_aside", [])
     if problems:
-        lines += ["", "```", *problems, "```"]
-    return "\n".join(lines) + "\n"
+        lines += ["", "```", *_bounded([line.replace("```", "` ` `") for line in problems]),
+                  "```"]  # fmt: skip
+    return _cut("\n".join(lines)) + "\n"
+
+
+def _bounded(lines: list[str]) -> list[str]:
+    """As many whole lines as fit in MAX_BYTES, then one line counting the rest."""
+    kept, size = [], 0
+    for n, line in enumerate(lines):
+        size += len(line.encode()) + 1
+        if size > MAX_BYTES:
+            return [*kept, f"… {len(lines) - n} more line(s) not shown: see parity-report.json"]
+        kept.append(line)
+    return kept
+
+
+def _cut(text: str) -> str:
+    """The matrix itself, for thousands of outputs, is cut too: never past 1 MiB in all."""
+    data = text.encode()
+    if len(data) <= 2 * MAX_BYTES - 4096:
+        return text
+    return data[: 2 * MAX_BYTES - 4096].decode(errors="ignore") + "\n… cut: see parity-report.json"

@@ -20,7 +20,8 @@ from parity.errors import DeclarationError
 # The run-parameter types every orchestrator can show in its own form.
 PARAMETER_TYPES: tuple[type, ...] = (str, int, float, bool, dt.date)
 # Names an orchestrator passes to its own tasks (Airflow's context, Dagster's, Prefect's
-# runtime) or the harness uses for a backfill's range: a step may not take them.
+# runtime) or the harness uses (a backfill's range, the output folder): a step may not take
+# them. `publish` is the adapters' last task, so no step may bear that name.
 RESERVED = frozenset(
     {
         "context",
@@ -35,6 +36,7 @@ RESERVED = frozenset(
         "execution_date",
         "start",
         "end",
+        "output_dir",
         "self",
     }
 )
@@ -175,7 +177,7 @@ def _steps_by_name(pipeline: str, steps: Sequence[Step]) -> dict[str, Step]:
             )
         if declared.name in by_name:
             raise DeclarationError(f"pipeline {pipeline!r}: two steps named {declared.name!r}")
-        if declared.name in RESERVED or not _NAME.fullmatch(declared.name):
+        if declared.name in RESERVED | {"publish"} or not _NAME.fullmatch(declared.name):
             raise DeclarationError(
                 f"step {declared.name!r}: the name is reserved or not lower_snake_case"
             )

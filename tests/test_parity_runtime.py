@@ -212,7 +212,9 @@ def test_an_unknown_dependency_or_type_is_refused_naming_step_and_parameter(anno
         Pipeline("p", steps=[source, step(total)], outputs=[Output("total", key=["k"])])
 
 
-@pytest.mark.parametrize("name", ["context", "params", "ds", "ti", "run_id", "start", "end"])
+@pytest.mark.parametrize(
+    "name", ["context", "params", "ds", "ti", "run_id", "start", "end", "output_dir"]
+)
 def test_names_an_orchestrator_reserves_are_refused(name):
     namespace: dict = {}
     exec(f"def uses(source, {name}: str):\n    return source", namespace)
