@@ -1,0 +1,245 @@
+"""Any declared pipeline (parity.Pipeline) as a native Airflow 3 DAG, run in local mode.
+
+    python airflow/adapter.py run PIPELINE [--params JSON] [--date YYYY-MM-DD] --output-dir DIR
+    python airflow/adapter.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+
+One TaskFlow task per step (dependencies as edges, the step's retries as Airflow's), a last
+task `publish`, and the run parameters as typed DAG `params`. A run is `dag.test()`: a real
+DAG run in the metadata DB under .state/airflow-pipelines (kept apart from the events DAG's
+.state/airflow), tasks executed in this process. A backfill is one `dag.test()` per date, with
+that date as the run's logical date and `date` param; the steps that do not read the date run
+in the first date's run only, and the later runs' tasks of those steps hand back its handles.
+Airflow finds the DAG through airflow/pipeline_dags/, which builds it from $PARITY_PIPELINE.
+"""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+PROJECT = Path(__file__).resolve().parent.parent
+HOME = PROJECT / ".state" / "airflow-pipelines"
+PIPELINE_VARIABLE = "PARITY_PIPELINE"
+# Airflow reads its settings at import: set them first. Run as a command, its home and DAG
+# folder are this adapter's own (the events DAG keeps .state/airflow); imported by the DAG
+# file in another Airflow process, it leaves that process's settings alone.
+for _name, _value in {
+    "AIRFLOW_HOME": str(HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "pipeline_dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+}.items():
+    if __name__ == "__main__" and _name in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"):
+        os.environ[_name] = _value
+    else:
+        os.environ.setdefault(_name, _value)
+# Airflow's in-process execution API imports starlette's test client, which warns on stderr.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+sys.path.insert(0, str(Path(__file__).parent))
+sys.modules.setdefault("adapter", sys.modules[__name__])  # the DAG file imports this module
+
+import dag_state  # noqa: E402
+
+from parity.binding import from_json, to_json  # noqa: E402
+from parity.cli import run_command  # noqa: E402
+from parity.declaration import Parameter, Pipeline  # noqa: E402
+from parity.errors import DeclarationError, PipelineError, is_retryable  # noqa: E402
+from parity.execution import publish_run, run_step, step_failure  # noqa: E402
+from parity.staging import run_folder  # noqa: E402
+
+JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
+# (task_id, exception) of each task that failed for good, as Airflow's failure callback saw it.
+failures: list[tuple[str, BaseException]] = []
+
+
+def build_dag(pipeline: Pipeline) -> "DAG":
+    """The pipeline as Airflow's own definitions, so its UI shows the steps, params, retries."""
+    from airflow.sdk import DAG, Param, get_current_context, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if "publish" in pipeline.steps:
+        raise DeclarationError("step 'publish': the name is the Airflow adapter's last task")
+
+    def guarded(work):
+        """Every task's wrapper: Airflow retries only what a retry may cure."""
+        context = get_current_context()
+        conf = context["dag_run"].conf or {}
+        values = from_json(pipeline, {n: context["params"].get(n) for n in pipeline.parameters})
+        try:
+            return work(context, conf, values)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise
+            raise AirflowFailException(str(exc)) from exc
+
+    def step_task(name: str):
+        def body(handles: dict) -> dict:
+            def work(context, conf, values):
+                if name in (conf.get("reuse") or {}):  # a backfill's shared step, already run
+                    return conf["reuse"][name]
+                return run_step(pipeline, name, values, handles, conf["staging_dir"],
+                                attempt=context["ti"].try_number)  # fmt: skip
+
+            return guarded(work)
+
+        declared = pipeline.steps[name]
+        delay = dt.timedelta(seconds=declared.retry_delay_seconds)
+        return task(task_id=name, retries=declared.retries, retry_delay=delay,
+                    multiple_outputs=False)(body)  # fmt: skip
+
+    def publish(handles: dict) -> dict:
+        def work(context, conf, values):
+            run = context["dag_run"]
+            wrapper = {"name": "airflow", "version": _version(), "dag_id": run.dag_id,
+                       "run_id": run.run_id}  # fmt: skip
+            return publish_run(pipeline, values, handles, conf["output_dir"], wrapper)
+
+        return guarded(work)
+
+    with DAG(
+        dag_id=pipeline.name,
+        schedule=None,
+        start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        is_paused_upon_creation=True,
+        tags=["orchestrator-parity", "pipeline"],
+        params={name: _param(Param, p) for name, p in pipeline.parameters.items()},
+        default_args={"on_failure_callback": _remember_failure},
+    ) as dag:
+        handles = {}
+        for name in pipeline.order:
+            needed = {dependency: handles[dependency] for dependency in pipeline.dependencies[name]}
+            handles[name] = step_task(name)(handles=needed)
+        task(task_id="publish", multiple_outputs=False)(publish)(handles=handles)
+    return dag
+
+
+def _param(param_class: type, parameter: Parameter) -> object:
+    """A run parameter as a typed Param: the trigger form shows its type and default."""
+    types = [JSON_TYPES[parameter.type]] + (["null"] if parameter.optional else [])
+    schema = {"type": types if len(types) > 1 else types[0]}
+    if parameter.type is dt.date:
+        schema["format"] = "date"
+    default = to_json({"d": parameter.default})["d"]
+    extra = {} if parameter.required else {"default": default}
+    return param_class(description=f"{parameter.annotation}", **extra, **schema)
+
+
+def _remember_failure(context) -> None:
+    if context.get("exception") is not None:
+        failures.append((context["ti"].task_id, context["exception"]))
+
+
+def _version() -> str:
+    from airflow import __version__
+
+    return __version__
+
+
+def run_one(pipeline: Pipeline, values: Mapping[str, object], output_dir: str) -> None:
+    """One DAG run; the partition's date, when given, is also its logical date."""
+    day = values.get(pipeline.partition) if pipeline.partition else None
+    dag = _prepare(pipeline)
+    _test(dag, pipeline, values, {"output_dir": output_dir}, day)
+
+
+def run_backfill(pipeline: Pipeline, values: Mapping[str, object], dates: Sequence[dt.date],
+                 output_dir: str) -> None:  # fmt: skip
+    """One DAG run per date; the shared steps' handles of the first run serve the later ones."""
+    dag, shared, reuse = _prepare(pipeline), None, {}
+    for day in dates:
+        conf = {"output_dir": os.path.join(output_dir, day.isoformat()), "reuse": reuse}
+        run = _test(dag, pipeline, {**values, pipeline.partition: day}, conf, day)
+        if shared is None:  # the handles the shared steps left in Airflow's XCom
+            from airflow.models.xcom import XComModel
+            from airflow.utils.session import create_session
+
+            shared = [n for n in pipeline.order if not pipeline.depends_on_partition(n)]
+            query = XComModel.get_many(
+                run_id=run.run_id, key="return_value", dag_ids=dag.dag_id, task_ids=shared
+            )
+            with create_session() as session:
+                reuse = {row.task_id: XComModel.deserialize_value(row)
+                         for row in session.scalars(query)}  # fmt: skip
+
+
+def _prepare(pipeline: Pipeline) -> "DAG":
+    """Migrate Airflow's DB once, and point the DAG folder's file at this pipeline."""
+    module = next(m for m in list(sys.modules.values())
+                  if any(value is pipeline for value in vars(m).values()))  # fmt: skip
+    file = getattr(module, "__file__", None)
+    named_by_file = module.__name__.startswith("parity_pipeline_") and file
+    os.environ[PIPELINE_VARIABLE] = file if named_by_file else module.__name__
+    stamp = HOME / f".migrated-{_version()}"
+    with dag_state.file_lock(HOME / "migrate.lock"):
+        if not stamp.exists():
+            done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise PipelineError(f"airflow db migrate failed in {HOME}: {last}")
+            stamp.touch()
+    return build_dag(pipeline)
+
+
+def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: dict,
+          day: dt.date | None) -> object:  # fmt: skip
+    """dag.test() with the run's values as params; a failure ends in its step's one line.
+
+    dag.test() replaces any earlier run of the same logical date: runs of one date (this
+    adapter's, in other processes) take turns under a lock instead of deleting each other's."""
+    logical = dt.datetime.combine(day, dt.time(), dt.UTC) if day else None
+    staging = run_folder(f"airflow-{pipeline.name}")
+    conf = {**to_json(values), **conf, "staging_dir": staging}
+    log = HOME / "logs" / "adapter" / f"{os.path.basename(staging)}.log"
+    failures.clear()
+    turn = HOME / "locks" / f"{dag.dag_id}-{day}.lock"
+    try:
+        with dag_state.file_lock(turn) if day else nullcontext(), _output_to(log):
+            run = dag.test(run_conf=conf, **({"logical_date": logical} if logical else {}))
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise PipelineError(
+            f"airflow dag.test of {dag.dag_id} failed: {message} (log: {log})"
+        ) from None
+    print(f"airflow: {dag.dag_id}: dag run {run.run_id}: {run.state} (log: {log})", flush=True)
+    if run.state == "success":
+        return run
+    from airflow.sdk.exceptions import AirflowFailException
+
+    order = [*pipeline.order, "publish"]
+    for task_id, error in sorted(failures, key=lambda failure: order.index(failure[0])):
+        raise step_failure(task_id, error.__cause__ if isinstance(
+            error, AirflowFailException) else error)  # fmt: skip
+    raise PipelineError(f"airflow dag run {run.run_id} of {dag.dag_id} ended {run.state}")
+
+
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Task logs (tracebacks of failed tries included) to a file, as Airflow keeps them, so
+    that the command's own stderr ends with one line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as sink:
+        os.dup2(sink.fileno(), 1), os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd), os.close(copy)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    sys.exit(run_command("python airflow/adapter.py", __doc__, run_one, run_backfill))
