@@ -13,13 +13,12 @@ from importlib.metadata import version
 
 from parity.binding import input_files, to_json
 from parity.declaration import Pipeline
-from parity.errors import InputError, PipelineError, TransientStepError, UsageError
+from parity.errors import InputError, PipelineError
+from parity.faults import inject_fault
 from parity.files import file_sha256
 from parity.publication import output_table, publish
 from parity.results import Handle, part, restore, stage
 
-FAIL_STEP = "PARITY_FAIL_STEP"
-FAIL_ATTEMPTS = "PARITY_FAIL_ATTEMPTS"
 _LIBRARIES = ("pyarrow", "pandas", "numpy")
 
 
@@ -85,21 +84,6 @@ def publish_run(
         },
     }
     return publish(tables, output_dir, manifest)
-
-
-def inject_fault(step: str, attempt: int) -> None:
-    """PARITY_FAIL_STEP=<step> PARITY_FAIL_ATTEMPTS=N: that step fails its first N attempts."""
-    if os.environ.get(FAIL_STEP) != step:
-        return
-    raw = os.environ.get(FAIL_ATTEMPTS, "0") or "0"
-    try:
-        failures = int(raw)
-    except ValueError:
-        raise UsageError(f"{FAIL_ATTEMPTS}={raw!r} is not a whole number") from None
-    if attempt <= failures:
-        raise TransientStepError(
-            f"{step}: injected transient failure on attempt {attempt} ({FAIL_ATTEMPTS}={failures})"
-        )
 
 
 def step_failure(name: str, error: BaseException) -> PipelineError:

@@ -27,10 +27,11 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from parity.faults import fail_first_attempts
 from parity.files import atomic_files, check_output_dir, file_sha256, write_json, write_parquet
 from parity.staging import staging_root
 from shared_etl.contract import METRICS_SCHEMA, REJECTS_SCHEMA, manifest_path, rejects_path
-from shared_etl.errors import MachineFaultError, TransientStepError, UsageError
+from shared_etl.errors import MachineFaultError, UsageError
 from shared_etl.events import prepare_events
 from shared_etl.manifest import build_manifest
 from shared_etl.metrics import daily_metrics, rows_in_window
@@ -134,7 +135,7 @@ def aggregate(
     started = time.perf_counter()
     day = parse_date(date)
     check_output_path(output_path)
-    _inject_fault(attempt)
+    fail_first_attempts("aggregate", attempt, FAULT_VARIABLE)
     with ipc.open_file(os.path.join(prepared.staging_dir, _STAGED_EVENTS)) as reader:
         kept = reader.read_all()
     in_window = rows_in_window(kept, day)
@@ -208,16 +209,3 @@ def check_output_path(output_path: str) -> None:
             f"output path {output_path!r} must end with .parquet and name a file: <name>.parquet"
         )
     check_output_dir(os.path.dirname(output_path) or ".")
-
-
-def _inject_fault(attempt: int) -> None:
-    raw = os.environ.get(FAULT_VARIABLE, "0") or "0"
-    try:
-        failures = int(raw)
-    except ValueError:
-        raise UsageError(f"{FAULT_VARIABLE}={raw!r} is not a whole number") from None
-    if attempt <= failures:
-        raise TransientStepError(
-            f"aggregate: injected transient failure on attempt {attempt} "
-            f"({FAULT_VARIABLE}={failures})"
-        )

@@ -1,6 +1,7 @@
 """Fixtures that build real CSV files and run the real pipeline on them."""
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from shared_etl.events import PreparedEvents, prepare_events
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLE = PROJECT / "data" / "synthetic_events.csv"
+ORDERS = PROJECT / "tests" / "pipelines" / "orders"  # the contract's example pipeline
 HEADER = "event_id,event_ts,user_id,session_id,event_type,amount,currency,country"
 
 # A valid record; tests change one field at a time.
@@ -147,3 +149,14 @@ def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     yield mount_tmpfs
     for point in mounted:
         subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.fixture
+def orders_folder(tmp_path: Path) -> Path:
+    """The example pipeline and its sample, copied to a folder of their own outside the
+    project (a space in its name), with no golden file: a user's pipeline as found."""
+    folder = tmp_path / "my pipelines"
+    folder.mkdir()
+    for name in ("orders.py", "orders.csv"):
+        shutil.copy(ORDERS / name, folder / name)
+    return folder

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,23 +23,12 @@ from parity.publication import output_table
 from parity.results import restore, stage
 from tests.conftest import PROJECT
 
-ORDERS = PROJECT / "tests" / "pipelines" / "orders"
 COLUMNS = ["order_date", "customer_id", "amount"]
 # Sums of orders.csv by (order_date, customer_id), sorted by that key.
 ALL_DATES = [
     ("2024-01-01", "c1", 10), ("2024-01-01", "c2", 35), ("2024-01-02", "c1", 15),
     ("2024-01-03", "c1", 1), ("2024-01-03", "c3", 100),
 ]  # fmt: skip
-
-
-@pytest.fixture
-def orders_folder(tmp_path: Path) -> Path:
-    """The example pipeline and its sample, in a folder of their own outside the project."""
-    folder = tmp_path / "somewhere"
-    folder.mkdir()
-    for name in ("orders.py", "orders.csv"):
-        shutil.copy(ORDERS / name, folder / name)
-    return folder
 
 
 def reference(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

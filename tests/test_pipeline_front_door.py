@@ -3,7 +3,6 @@
 runner; and the verdict over a pipeline's folder, keyed by the key its manifests record."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,19 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from parity.files import write_parquet
-from tests.conftest import PROJECT, make
-
-ORDERS = PROJECT / "tests" / "pipelines" / "orders"
+from tests.conftest import make
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Path:
-    """The example pipeline and its sample in a folder of its own, no golden file yet."""
-    folder = tmp_path / "my pipelines"
-    folder.mkdir()
-    for name in ("orders.py", "orders.csv"):
-        shutil.copy(ORDERS / name, folder / name)
-    return folder / "orders.py"
+def pipeline(orders_folder: Path) -> Path:
+    return orders_folder / "orders.py"
 
 
 def test_a_run_goes_to_the_pipelines_own_folder_and_a_backfill_to_one_per_date(pipeline, tmp_path):
