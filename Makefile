@@ -12,6 +12,19 @@
 #   make up | status | down                                           the deployed stack (stack/)
 #   make <wrapper>|backfill-<wrapper>|all|compare|bless PIPELINE=file.py [PARAMS='{"k": v}']   a pipeline of your own
 #   make <wrapper> MODE=deployed ..., make backfill-<wrapper> MODE=deployed ...   through the stack
+#   
+#   Variables, as make VAR=value [default]:
+#     INPUT [data/synthetic_events.csv]  OUTPUT  DATE  START  END  OUTPUT_DIR   a run's or a backfill's, as above
+#     OUTPUT_ROOT [output]            where every default output goes, and what make compare reads
+#     EXPECT [all four wrappers]      the wrappers make all and make compare expect, e.g. "reference prefect"
+#     MODE [local]                    local: each orchestrator in one process; deployed: through the stack
+#     PIPELINE  PARAMS                a pipeline of your own (docs/own-pipeline.md)
+#     PYTEST_ARGS                     more pytest arguments for make check and make test, e.g. "-k prefect"
+#     BENCH_ARGS                      arguments of make bench, e.g. "--suite compare" (--help lists them)
+#     CONTAINER_ENGINE [docker, else podman]  PYTHON_IMAGE  REMOVE_IMAGES=1   the containers (docs/containers.md)
+#     PYTHON [python3]                the interpreter make setup builds the environments with
+#   In the environment, to watch the retries: ETL_FAIL_ATTEMPTS=N (the events pipeline), or
+#     PARITY_FAIL_STEP=step PARITY_FAIL_ATTEMPTS=N (a pipeline of your own) fail a step's first N attempts
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -221,9 +234,10 @@ check: $(VENVS)/reference/.synced
 	$(REFERENCE_PY) -m ruff check .
 	$(REFERENCE_PY) -m pytest -q -m "not orchestrators and not deployed" $(PYTEST_ARGS)
 
+# Every test: the deployed tier beside the rest (scripts/test_tiers.sh).
 test: setup
 	$(REFERENCE_PY) -m ruff check .
-	$(REFERENCE_PY) -m pytest $(PYTEST_ARGS)
+	@scripts/test_tiers.sh $(REFERENCE_PY) $(PYTEST_ARGS)
 
 bench: $(VENVS)/reference/.synced
 	$(REFERENCE_PY) -m bench $(BENCH_ARGS)

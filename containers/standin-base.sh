@@ -58,3 +58,4 @@ tar --numeric-owner -C "$rootfs" -c . | "$CONTAINER_ENGINE" import \
     - "$tag" > "$STATE/standin-import.log" 2>&1 \
     || { tail -5 "$STATE/standin-import.log" >&2; echo "standin-base: $CONTAINER_ENGINE import failed" >&2; exit 1; }
 echo "standin-base: imported $tag ($("$CONTAINER_ENGINE" image inspect --format '{{.Size}}' "$tag" | awk '{printf "%d MB", $1 / 1e6}'))"
+echo "next: make docker-all CONTAINER_ENGINE=$CONTAINER_ENGINE PYTHON_IMAGE=$tag"

@@ -1,6 +1,7 @@
 """Fixtures that build real CSV files and run the real pipeline on them."""
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,12 @@ from shared_etl.events import PreparedEvents, prepare_events
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLE = PROJECT / "data" / "synthetic_events.csv"
 ORDERS = PROJECT / "tests" / "pipelines" / "orders"  # the contract's example pipeline
+# Every process this test session starts carries this in its environment (children inherit it,
+# even those that start their own session), so the session tells its own processes from
+# anything else on the machine: `make test` runs the deployed tier beside the rest, each a
+# session of its own. Set on import, before any test can start a process.
+SESSION_MARK = ("PARITY_TEST_SESSION", secrets.token_hex(8))
+os.environ[SESSION_MARK[0]] = SESSION_MARK[1]
 HEADER = "event_id,event_ts,user_id,session_id,event_type,amount,currency,country"
 
 # A valid record; tests change one field at a time.
@@ -74,6 +81,15 @@ def read_raw(path: Path) -> tuple[pa.Table, CsvSummary]:
         rows = pa.array(summary.well_formed_source_rows, pa.int64())
         records = records.add_column(0, "source_row", rows)
     return records, summary
+
+
+def carries_session_mark(proc: Path) -> bool:
+    """Whether /proc/<pid> is a process this session started (or one of theirs)."""
+    try:
+        variables = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"{SESSION_MARK[0]}={SESSION_MARK[1]}".encode() in variables
 
 
 def run_reference(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

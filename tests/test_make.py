@@ -6,6 +6,7 @@ for quoting); OUTPUT_ROOT points make at a temporary folder instead of the proje
 """
 
 import hashlib
+import re
 import json
 import shutil
 import subprocess
@@ -190,3 +191,21 @@ def test_make_all_refuses_a_name_that_is_no_wrapper_before_running_anything(tmp_
                      "<wrapper>@deployed for another mode)")  # fmt: skip
     assert all(line.startswith("make: ***") for line in rest), result.stderr
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_make_help_names_every_variable_the_makefile_reads_from_the_user():
+    """Every variable a user can set appears in `make help`: those the Makefile defaults with
+    `?=`, and those its recipes read but never define (PYTEST_ARGS, BENCH_ARGS...), found by
+    reading the Makefile's text here, not from the help itself."""
+    text = (PROJECT / "Makefile").read_text()
+    defaulted = set(re.findall(r"^([A-Z_]+) \?=", text, re.MULTILINE))
+    assigned = set(re.findall(r"^(?:export )?([A-Z_][A-Za-z_]*) *:?=", text, re.MULTILINE))
+    referenced = set(re.findall(r"\$[({]([A-Z][A-Z_]+)[)}]", text))
+    builtin = {"CURDIR", "MAKEFILE_LIST", "MAKE", "MAKECMDGOALS", "MAKEFLAGS"}
+    settable = defaulted | (referenced - assigned - builtin)
+    assert {"OUTPUT_ROOT", "PYTEST_ARGS", "BENCH_ARGS", "PIPELINE"} <= settable
+
+    result = make("help")
+    assert result.returncode == 0, result.stderr
+    named = set(re.findall(r"\b[A-Z][A-Z_]+\b", result.stdout))
+    assert sorted(settable - named) == []

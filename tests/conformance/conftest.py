@@ -1,7 +1,6 @@
 """What every conformance module shares: the built environments, the wrapper under test, and
 the reference runner's outputs (the truth), each made once per session."""
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.runs import BACKFILL, LARGE_BACKFILL_DATES, MARK, SAMPLE_DATES, stop_marked
+from tests.conformance.runs import BACKFILL, LARGE_BACKFILL_DATES, SAMPLE_DATES, stop_marked
 from tests.conformance.wrappers import WRAPPERS, Wrapper
 from tests.conftest import PROJECT, SAMPLE, make, run_reference
 
@@ -17,23 +16,17 @@ from tests.conftest import PROJECT, SAMPLE, make, run_reference
 LARGE_ROWS = 300_000
 
 
-@pytest.fixture(scope="session", autouse=True)
-def marked_processes() -> None:
-    """Every process the session starts inherits runs.MARK, so the cleanup below can find
-    what a test left running, however it was started."""
-    os.environ[MARK[0]] = MARK[1]
-
-
 @pytest.fixture(autouse=True)
 def nothing_left_running() -> Iterator[None]:
-    """After each test, passed or failed, stop what it started that is still running; the
-    tests themselves assert that nothing was (runs.no_survivors)."""
+    """After each test, passed or failed, stop what it started that is still running (all of
+    it carries tests.conftest.SESSION_MARK); the tests assert that nothing was
+    (runs.no_survivors)."""
     yield
     stop_marked()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def environments_built(marked_processes) -> None:
+def environments_built() -> None:
     """`make setup` first, with the real $HOME: a stale stamp would make the first wrapper
     run rebuild its environment, and uv would fill the test's empty $HOME with its cache."""
     result = make("setup")

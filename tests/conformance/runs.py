@@ -4,7 +4,6 @@ runner's timeout would, and a failing test still leaves nothing running."""
 
 import os
 import re
-import secrets
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conformance.wrappers import ancestors, survivors
-from tests.conftest import PROJECT, user_environment
+from tests.conftest import PROJECT, carries_session_mark, user_environment
 
 SAMPLE_DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 BACKFILL = (SAMPLE_DATES[0], SAMPLE_DATES[-1])
@@ -22,10 +21,6 @@ LARGE_BACKFILL_DATES = SAMPLE_DATES[1:4]  # what a backfill of the large input c
 # Generous: two orchestrators start at once on a machine shared with other work.
 RUN_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 0.02
-# Every process this test session starts carries this in its environment (children inherit
-# it, even those that start their own session), so what a failed test left behind can be told
-# from anything else running on the machine, another test session included, and stopped.
-MARK = ("ETL_CONFORMANCE_SESSION", secrets.token_hex(8))
 
 
 @dataclass
@@ -95,15 +90,12 @@ def no_survivors(environment: str, timeout: float = 30) -> list[str]:
 
 
 def stop_marked() -> list[int]:
-    """SIGKILL every process that carries this session's MARK, except this test process and
+    """SIGKILL every process that carries this session's mark, except this test process and
     its parents; return their ids. Nothing started elsewhere carries it."""
-    mark, mine = f"{MARK[0]}={MARK[1]}".encode(), ancestors()
-    stopped = []
+    mine, stopped = ancestors(), []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or proc.name in mine:
-            continue
-        with suppress(OSError):
-            if mark in (proc / "environ").read_bytes().split(b"\0"):
+        if proc.name.isdigit() and proc.name not in mine and carries_session_mark(proc):
+            with suppress(OSError):
                 os.kill(int(proc.name), signal.SIGKILL)
                 stopped.append(int(proc.name))
     return stopped

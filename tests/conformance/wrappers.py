@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, carries_session_mark
 
 STATE = PROJECT / ".state"
 
@@ -98,20 +98,19 @@ def ancestors() -> set[str]:
 
 
 def survivors(environment_name: str) -> list[str]:
-    """Processes still running a program from an environment under .venvs/ (API servers,
-    schedulers...), however it was named: `make` starts them by a relative path. The deployed
-    stack's own services (marked STACK_STATE in their environment) are not a run's leftovers."""
+    """Processes of this test session still running a program from an environment under
+    .venvs/ (API servers, schedulers...), however it was named: `make` starts them by a
+    relative path. Another session's processes (the deployed tier's, beside this one, and the
+    stack it started) are not this session's leftovers."""
     environment = PROJECT / ".venvs" / environment_name
     mine = ancestors()
     found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or proc.name in mine:
+        if not proc.name.isdigit() or proc.name in mine or not carries_session_mark(proc):
             continue
         try:
             arguments = (proc / "cmdline").read_bytes().decode().split("\0")
             programs = [Path(proc / "cwd").resolve() / argument for argument in arguments[:2]]
-            if b"\0STACK_STATE=" in b"\0" + (proc / "environ").read_bytes():
-                continue
         except (OSError, ValueError):
             continue
         if any(program.is_relative_to(environment) for program in programs):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, make, run_reference
+from tests.conftest import PROJECT, SAMPLE, carries_session_mark, make, run_reference
 
 DATES = [f"2024-01-0{day}" for day in range(1, 8)]
 STATE = PROJECT / ".state" / "stack"
@@ -81,8 +81,10 @@ def _ancestors() -> set[int]:
 
 def stack_processes() -> list[str]:
     """Live processes of the stack, found without the stack's own code: a program from one of
-    the project's environments (supervisord, servers, workers), or any process working inside
-    .state/stack (PostgreSQL and Redis run in their data folders there)."""
+    the project's environments (supervisord, servers, workers) that this session started or
+    that the stack marked (STACK_STATE), or any process working inside .state/stack
+    (PostgreSQL and Redis run in their data folders there). The other tier's runs, beside
+    this session under `make test`, are neither."""
     venvs, mine, found = PROJECT / ".venvs", _ancestors(), []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) in mine:
@@ -92,10 +94,13 @@ def stack_processes() -> list[str]:
                 continue
             cwd = Path(os.readlink(proc / "cwd"))
             arguments = (proc / "cmdline").read_bytes().decode().split("\0")
+            marked = carries_session_mark(proc) or b"\0STACK_STATE=" in b"\0" + (
+                proc / "environ"
+            ).read_bytes()
         except (OSError, ValueError, IndexError):
             continue
         programs = [cwd / argument for argument in arguments[:2] if argument]
-        if cwd.is_relative_to(STATE) or any(p.is_relative_to(venvs) for p in programs):
+        if cwd.is_relative_to(STATE) or (marked and any(p.is_relative_to(venvs) for p in programs)):
             found.append(f"{proc.name}: {' '.join(arguments)[:160]}")
     return found
 
