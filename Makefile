@@ -11,6 +11,7 @@
 #   make backfill START=D1 END=D2                                     every wrapper's backfill
 #   make up | status | down                                           the deployed stack (stack/)
 #   make <wrapper>|backfill-<wrapper>|all|compare|bless PIPELINE=file.py [PARAMS='{"k": v}']   a pipeline of your own
+#   make new-pipeline NAME=name [DIR=folder]                           a working pipeline of your own to start from
 #   make <wrapper> MODE=deployed ..., make backfill-<wrapper> MODE=deployed ...   through the stack
 #   
 #   Variables, as make VAR=value [default]:
@@ -19,6 +20,7 @@
 #     EXPECT [all four wrappers]      the wrappers make all and make compare expect, e.g. "reference prefect"
 #     MODE [local]                    local: each orchestrator in one process; deployed: through the stack
 #     PIPELINE  PARAMS                a pipeline of your own (docs/own-pipeline.md)
+#     NAME  DIR [.]                   make new-pipeline's name and folder
 #     PYTEST_ARGS                     more pytest arguments for make check and make test, e.g. "-k prefect"
 #     BENCH_ARGS                      arguments of make bench, e.g. "--suite compare" (--help lists them)
 #     CONTAINER_ENGINE [docker, else podman]  PYTHON_IMAGE  REMOVE_IMAGES=1   the containers (docs/containers.md)
@@ -77,7 +79,7 @@ SYNC_stack := --only-group stack
 REFERENCE_PY := $(VENVS)/reference/bin/python
 STACK := $(VENVS)/stack/bin/python -m stack
 
-.PHONY: help setup data all compare bless docker-all containers-test check test bench clean up down status
+.PHONY: help setup data new-pipeline all compare bless docker-all containers-test check test bench clean up down status
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -206,6 +208,12 @@ bless: $(VENVS)/reference/.synced
 		OUTPUT_DIR=$(STATE)/bless/backfill
 	$(REFERENCE_PY) -m compare --bless $(STATE)/bless --golden $(GOLDEN)
 endif
+
+# A working pipeline of your own to start from: NAME.py, its sample and golden file in DIR.
+NAME ?=
+DIR ?=
+new-pipeline: $(VENVS)/reference/.synced
+	@$(REFERENCE_PY) scripts/new_pipeline.py --name "$(NAME)" --dir "$(or $(DIR),.)" --make "$(MAKE)"
 
 # Containers, with docker or podman (CONTAINER_ENGINE=docker|podman, detected when unset);
 # PYTHON_IMAGE=... builds the images on another base than the Dockerfiles' python image.
