@@ -137,8 +137,11 @@ def _with_versions(result: dict, baseline: ParquetFacts, other: ParquetFacts) ->
 def _discover(paths: list[Path], wrappers: list[str], layout: str, root: Path | None) -> Found:
     if layout == "events":
         return discover(paths, wrappers, root)
-    if len(paths) != 1 or root:
-        raise InputError("--layout pipeline compares one folder, a pipeline's: output/<name>")
+    if root:  # some of a pipeline's folders or files, keyed as the whole folder keys them
+        return discover_pipeline(root, wrappers, paths)
+    if len(paths) != 1:
+        raise InputError("--layout pipeline compares one folder, a pipeline's: output/<name> "
+                         "(or --root output/<name> and folders or files under it)")  # fmt: skip
     return discover_pipeline(paths[0], wrappers)
 
 

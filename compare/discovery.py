@@ -58,11 +58,20 @@ class Found:
     unexpected: dict[str, list[Path]] = field(default_factory=dict)  # wrapper: its files
 
 
-def discover_pipeline(root: Path, wrappers: list[str]) -> Found:
-    """Every output of the `wrappers` expected under a pipeline's folder `root`."""
+def discover_pipeline(root: Path, wrappers: list[str], only: list[Path] | None = None) -> Found:
+    """Every output of the `wrappers` expected under a pipeline's folder `root`, or under
+    the folders and files `only` inside it (what `make all` has just written, so that an
+    earlier run's leftovers, a DATE run of one wrapper say, are not compared)."""
     if not root.is_dir():
         raise DiscoveryError(f"{root}: no such folder")
-    candidates = [(path, root) for path in sorted(root.rglob("*.parquet"))]
+    found = []
+    for given in only or [root]:
+        if not given.exists():
+            raise DiscoveryError(f"{given}: no such file or folder")
+        if _relative(given, root).parts[:1] == ("..",):
+            raise DiscoveryError(f"{given}: not under the root {root}")
+        found += [given] if given.is_file() else sorted(given.rglob("*.parquet"))
+    candidates = [(path, root) for path in found]
     return _grouped(candidates, wrappers, _identify_pipeline_output)
 
 

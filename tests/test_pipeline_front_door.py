@@ -60,6 +60,25 @@ def test_make_all_is_red_without_a_golden_file_then_green_once_blessed(pipeline,
     )
 
 
+def test_make_all_compares_what_it_wrote_not_an_earlier_runs_leftovers(pipeline, tmp_path):
+    """A DATE run of one wrapper, and a wrapper not expected now, left beside make all's."""
+    root = tmp_path / "out"
+    assert make("bless", f"PIPELINE={pipeline}").returncode == 0
+    dagster = root / "orders" / "dagster"
+    unexpected = make("reference", f"PIPELINE={pipeline}", f"OUTPUT_DIR={dagster}")
+    assert unexpected.returncode == 0, unexpected.stderr
+    one_date = make("reference", f"PIPELINE={pipeline}", "DATE=2024-01-02", f"OUTPUT_ROOT={root}")
+    assert one_date.returncode == 0, one_date.stderr
+    assert (root / "orders" / "date-2024-01-02" / "reference" / "daily_revenue.parquet").exists()
+
+    result = make("all", f"PIPELINE={pipeline}", f"OUTPUT_ROOT={root}", "EXPECT=reference")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "VERDICT: IDENTICAL: 4 outputs, byte for byte, across reference"
+    )
+    assert (dagster / "daily_revenue.parquet").exists()  # kept
+
+
 def test_a_changed_cell_is_named_by_the_key_the_manifest_records(pipeline, tmp_path):
     root = tmp_path / "out"
     for wrapper in ("reference", "dagster"):
