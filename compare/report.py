@@ -49,7 +49,34 @@ def _problems(report: dict) -> list[str]:
                      for wrapper in group["missing"])  # fmt: skip
     lines.extend(f"{key}: expected by the golden hashes but not produced"
                  for key in report["golden_missing"])  # fmt: skip
-    return lines
+    return lines + _partial_run_hint(report)
+
+
+def _partial_run_hint(report: dict) -> list[str]:
+    """When outputs are missing and nothing else differs, the likely cause is a partial run
+    (one wrapper, one date): say how to complete it or narrow the verdict."""
+    groups = report["groups"]
+    verdicts = [
+        result["verdict"] for group in groups for result in group["against_baseline"].values()
+    ]
+    checks = [check for group in groups for check in group["golden"]["checks"].values()]
+    differing = any(verdict != "identical" for verdict in verdicts) or "mismatch" in checks
+    missing = {(group["key"], wrapper) for group in groups for wrapper in group["missing"]}
+    if differing or not (missing or report["golden_missing"]):
+        return []
+    complete = [w for w in report["wrappers"] if all(w in group["files"] for group in groups)]
+    dates = sorted({key.split("/")[0].removeprefix("date-") for key, _ in missing
+                    if key.startswith("date-")})  # fmt: skip
+    ways = [f"`make <wrapper> DATE={dates[0]}` for each missing wrapper"] if dates else []
+    golden_missing = report["golden_missing"]
+    days = sorted(key.split("/")[1] for key in golden_missing if key.startswith("backfill/"))
+    if days:
+        ways.append(f"`make backfill START={days[0]} END={days[-1]}`")
+    if len(complete) >= 2:
+        ways.append(f"`make compare EXPECT=\"{' '.join(complete)}\"` for the wrappers that "
+                    f"wrote every output")  # fmt: skip
+    ways.append("`make all` for everything")
+    return [f"hint: only missing outputs differ, as after a partial run: {'; or '.join(ways)}"]
 
 
 def render_console(report: dict) -> str:

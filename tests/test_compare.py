@@ -469,3 +469,33 @@ def test_an_unknown_mode_in_expect_is_a_usage_error(both_modes, tmp_path):
                             expect="reference,prefect@cloud")  # fmt: skip
     assert code == 2
     assert "prefect@cloud: not a wrapper's name (a wrapper, or <wrapper>@deployed)" in text
+
+
+def test_a_partial_run_is_red_with_the_commands_that_complete_or_narrow_it(outputs, tmp_path):
+    """Only reference ran one date; every other output is the same: the hint says how to
+    complete the run or narrow the verdict. A differing cell as well: no such hint."""
+    shutil.copytree(outputs, tmp_path / "three")
+    day = outputs / "date-2024-01-03"
+    day.mkdir()
+    for suffix in (".parquet", ".rejects.parquet"):
+        shutil.copyfile(outputs / f"reference_output{suffix}", day / f"reference_output{suffix}")
+    code, text, _ = compare(outputs)
+    assert code == 1
+    hints = [line for line in text.splitlines() if line.startswith("hint:")]
+    assert len(hints) == 1 and "`make <wrapper> DATE=2024-01-03`" in hints[0], text
+    assert "EXPECT=" not in hints[0]  # only reference wrote every output
+
+    three = tmp_path / "three"  # prefect and dagster complete, airflow missing the run
+    for suffix in (".parquet", ".rejects.parquet"):
+        shutil.copyfile(three / f"prefect_output{suffix}", three / f"dagster_output{suffix}")
+    shutil.copyfile(three / "prefect_output.parquet", three / "airflow_output.parquet")
+    code, text, _ = compare(three, expect="reference,prefect,dagster,airflow")
+    assert code == 1
+    assert 'EXPECT="reference dagster prefect"' in text, text
+
+    table = _metrics(outputs)
+    column = next(i for i, field in enumerate(table.schema) if pa.types.is_integer(field.type))
+    changed = table.set_column(column, table.field(column), pc.add(table.column(column), 1))
+    write_parquet(changed, table.schema, str(outputs / "prefect_output.parquet"))
+    code, text, _ = compare(outputs)
+    assert code == 1 and "hint:" not in text, text
