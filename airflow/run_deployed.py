@@ -48,7 +48,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class AirflowApi:
-    """The stack's Airflow REST API v2, with a token from the simple auth manager."""
+    """The stack's Airflow REST API v2, with a token the simple auth manager gives for the
+    stack's user and password (stack.env, made at `make up`)."""
 
     def __init__(self) -> None:
         if not STACK_ENV.exists():
@@ -56,9 +57,11 @@ class AirflowApi:
                 f"the deployed stack is not running ({STACK_ENV} missing): make up"
             )
         lines = STACK_ENV.read_text().splitlines()
-        port = dict(line.split("=", 1) for line in lines if "=" in line)["AIRFLOW_PORT"]
-        self.base = f"http://127.0.0.1:{port}"
-        self.token = self.request("GET", "/auth/token", authorised=False)["access_token"]
+        stack = dict(line.split("=", 1) for line in lines if "=" in line)
+        self.base = f"http://127.0.0.1:{stack['AIRFLOW_PORT']}"
+        login = {"username": stack["STACK_AIRFLOW_USER"],
+                 "password": stack["STACK_AIRFLOW_PASSWORD"]}  # fmt: skip
+        self.token = self.request("POST", "/auth/token", login, authorised=False)["access_token"]
 
     def request(self, method: str, path: str, body: dict | None = None, *,
                 authorised: bool = True) -> dict:  # fmt: skip

@@ -19,6 +19,7 @@ they mean the same in the run's process. ETL_FAIL_ATTEMPTS, when set, travels wi
 as the tag `etl/ETL_FAIL_ATTEMPTS`, which the run sets in its own process (definitions.py).
 """
 
+import base64
 import functools
 import json
 import os
@@ -115,11 +116,20 @@ def _stack_settings() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
+def _basic_auth() -> str:
+    """The login the proxy in front of the webserver asks for (stack.env, made at `make up`)."""
+    stack = _stack_settings()
+    login = f"{stack['STACK_DAGSTER_USER']}:{stack['STACK_DAGSTER_PASSWORD']}"
+    return "Basic " + base64.b64encode(login.encode()).decode()
+
+
 def graphql(query: str, variables: dict) -> dict:
-    """One request to the webserver's GraphQL API; its `data`, or a one-line error."""
+    """One request to the webserver's GraphQL API, through its login proxy; its `data`, or a
+    one-line error."""
     url = f"http://127.0.0.1:{_stack_settings()['DAGSTER_PORT']}/graphql"
     body = json.dumps({"query": query, "variables": variables}).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    request.add_header("Authorization", _basic_auth())
     try:
         with _OPENER.open(request, timeout=60) as response:
             answer = json.load(response)

@@ -35,10 +35,12 @@ def _stack_settings() -> dict[str, str]:
 
 
 STACK = _stack_settings()
-# Prefect reads its settings at import: talk to the stack's server, keep state in the project.
+# Prefect reads its settings at import: talk to the stack's server with its auth string (made
+# at `make up`), keep state in the project.
 os.environ.update(
     {
         "PREFECT_API_URL": f"http://127.0.0.1:{STACK['PREFECT_PORT']}/api",
+        "PREFECT_API_AUTH_STRING": STACK["STACK_PREFECT_API_AUTH"],
         "PREFECT_HOME": str(PROJECT / ".state" / "stack" / "prefect"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "DO_NOT_TRACK": "1",

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
-from stack import layout, locks, orchestrators, postgres, processes, settings, supervisor
+from stack import layout, locks, orchestrators, postgres, processes, redis, settings, supervisor
 from stack.errors import StackError
 
 SUPERVISORD_TIMEOUT = 30.0
@@ -16,28 +16,12 @@ SERVICE_TIMEOUT = 120.0
 SHUTDOWN_TIMEOUT = 120.0
 
 
-def _redis_ready(binaries: layout.Binaries, values: dict[str, str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        ping = subprocess.run(
-            [str(binaries.redis_cli), "-h", "127.0.0.1", "-p", values["STACK_REDIS_PORT"], "ping"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if ping.stdout.strip() == "PONG":
-            return
-        if supervisor.state_of("redis") not in ("STARTING", "RUNNING") or (
-            time.monotonic() > deadline
-        ):
-            raise StackError(f"Redis did not answer PING; see {layout.LOGS / 'redis.log'}")
-        time.sleep(0.1)
-
-
 def _healthy(values: dict[str, str]) -> bool:
     """Every program RUNNING and every UI answering: nothing for `up` to do."""
     if any(info["statename"] != "RUNNING" for info in supervisor.processes()):
         return False
     found = orchestrators.urls(orchestrators.discover(), values)
-    return all(orchestrators.http_ok(health) for _, _, health in found)
+    return all(orchestrators.http_ok(health) for _, _, health, _ in found)
 
 
 def up() -> dict[str, str]:
@@ -51,13 +35,16 @@ def up() -> dict[str, str]:
         if _healthy(values):
             return values
     else:
-        for folder in (layout.STATE, layout.LOGS, layout.HOME, layout.REDIS_DIR):
-            folder.mkdir(parents=True, exist_ok=True)
+        layout.STATE.mkdir(parents=True, exist_ok=True)
+        for folder in layout.PRIVATE_FOLDERS:  # logs, $HOME, sockets: yours alone
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
         processes.stop_leftovers()  # of a supervisord that was killed
         ports = [name for found in orchestrators.discover() for name in found.ports]
         values = settings.choose(binaries, ports)
         postgres.ensure_cluster(binaries, values)
         settings.write(values)
+        redis.write_config(values)
         supervisor.start(settings.program_environment(values), SUPERVISORD_TIMEOUT)
         started_here = True
     try:
@@ -74,7 +61,10 @@ def _bring_up(binaries: layout.Binaries, values: dict[str, str]) -> None:
         binaries, values, lambda: supervisor.state_of("postgres") in ("STARTING", "RUNNING"),
         SERVICE_TIMEOUT,
     )  # fmt: skip
-    _redis_ready(binaries, values, SERVICE_TIMEOUT)
+    redis.wait_ready(
+        binaries.redis_cli, values,
+        lambda: supervisor.state_of("redis") in ("STARTING", "RUNNING"), SERVICE_TIMEOUT,
+    )  # fmt: skip
     postgres.ensure_databases(binaries, values)
     environment = settings.program_environment(values)
     found = orchestrators.discover()
@@ -105,11 +95,21 @@ def _all_running(timeout: float) -> None:
 def print_urls(values: dict[str, str]) -> None:
     print(
         f"PostgreSQL  postgresql://{values['STACK_PG_USER']}@127.0.0.1:{values['STACK_PG_PORT']}"
-        f"  (databases: {', '.join(postgres.DATABASES)}; password in {layout.PG_PASSWORD_FILE})"
+        f"  (databases: {', '.join(postgres.DATABASES)}; password: STACK_PG_PASSWORD in"
+        f" {layout.ENV_FILE}, also {layout.PG_PASSWORD_FILE})"
     )
-    print(f"Redis       redis://127.0.0.1:{values['STACK_REDIS_PORT']}")
-    for name, url, _ in orchestrators.urls(orchestrators.discover(), values):
+    print(f"Redis       redis://127.0.0.1:{values['STACK_REDIS_PORT']}"
+          f"  (password: STACK_REDIS_PASSWORD in {layout.ENV_FILE})")  # fmt: skip
+    for name, url, _, login in orchestrators.urls(orchestrators.discover(), values):
         print(f"{name:<11} {url}")
+        _print_login(login)
+
+
+def _print_login(login: str) -> None:
+    """Where a UI's credential is (stack.env, 0600): a secret never goes to the console,
+    whose output lands in CI logs and terminals shared on screen."""
+    if login:
+        print(f"{'':<11} log in with {login}")
 
 
 def down(quiet: bool = False) -> None:
@@ -143,10 +143,11 @@ def status() -> int:
     for line in supervisor.status_lines():
         print(line)
     all_ok = True
-    for name, url, health in orchestrators.urls(orchestrators.discover(), values):
+    for name, url, health, login in orchestrators.urls(orchestrators.discover(), values):
         ok = orchestrators.http_ok(health)
         all_ok &= ok
         print(f"{name:<11} {url}  {'answers' if ok else 'NOT ANSWERING'}")
+        _print_login(login)
     running = all(info["statename"] == "RUNNING" for info in supervisor.processes())
     return 0 if running and all_ok else 1
 

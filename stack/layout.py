@@ -20,6 +20,10 @@ PG_DATA = STATE / "postgres"
 PG_PASSWORD_FILE = STATE / "postgres.password"
 REDIS_DIR = STATE / "redis"
 HOME = STATE / "home"  # $HOME of every supervised program
+DAGSTER_HOME = STATE / "dagster"  # its code server's Unix socket is there
+# Yours alone (0700): what the services log, their $HOME, and the folders of their sockets
+# and 0600 configs. PostgreSQL's own folder is 0700 too, owned by its user (initdb).
+PRIVATE_FOLDERS = (LOGS, HOME, REDIS_DIR, DAGSTER_HOME)
 SUPERVISORD_CONF = PROJECT / "stack" / "supervisord.conf"
 SUPERVISORD_PID = STATE / "supervisord.pid"
 SUPERVISOR_SOCKET = STATE / "supervisor.sock"

@@ -7,6 +7,7 @@
     name = "Prefect"
     url = "http://127.0.0.1:${PREFECT_PORT}"
     health = "http://127.0.0.1:${PREFECT_PORT}/api/health"    # must answer HTTP 200
+    login = "the auth string STACK_PREFECT_API_AUTH in ${STACK_STATE}/stack.env"
     [[up]]                              # start-up steps, in order, each idempotent:
     start = ["prefect:server"]          #   supervisor programs to start
     [[up]]
@@ -121,10 +122,18 @@ def _run(name: str, command: list[str], environment: dict, timeout: float, log: 
         raise StackError(f"{name}: `{' '.join(command[-3:])}` failed; see {log}")
 
 
-def urls(orchestrators: list[Orchestrator], values: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(name, url, health url) of every UI."""
+def urls(
+    orchestrators: list[Orchestrator], values: dict[str, str]
+) -> list[tuple[str, str, str, str]]:
+    """(name, url, health url, how to log in) of every UI; the last says where the
+    credential is, never the credential itself."""
     return [
-        (ui["name"], expand(ui["url"], values), expand(ui.get("health", ui["url"]), values))
+        (
+            ui["name"],
+            expand(ui["url"], values),
+            expand(ui.get("health", ui["url"]), values),
+            expand(ui.get("login", ""), values),
+        )
         for orchestrator in orchestrators
         for ui in orchestrator.ui
     ]

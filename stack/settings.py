@@ -1,4 +1,4 @@
-"""The stack's settings: free loopback ports chosen at `make up`, the PostgreSQL credentials,
+"""The stack's settings: free loopback ports chosen at `make up`, every service's credentials,
 and the environment every supervised program and start-up step receives.
 
 They are written to `.state/stack/stack.env` (KEY=value lines) while the stack is up, so the
@@ -10,7 +10,7 @@ import secrets
 import socket
 from pathlib import Path
 
-from stack import layout
+from stack import credentials, layout
 
 PG_USER = "etl"
 # Variables passed through from the caller; everything else a program sees is set here, so a
@@ -42,7 +42,7 @@ def pg_password() -> str:
 
 def choose(binaries: layout.Binaries, extra_ports: list[str]) -> dict[str, str]:
     """Fresh settings for a stack about to start: a free port for PostgreSQL, Redis and each
-    name in `extra_ports` (declared by the orchestrators' stack.toml)."""
+    name in `extra_ports` (declared by the orchestrators' stack.toml), and new credentials."""
     values = {
         "STACK_PROJECT": str(layout.PROJECT),
         "STACK_STATE": str(layout.STATE),
@@ -55,6 +55,7 @@ def choose(binaries: layout.Binaries, extra_ports: list[str]) -> dict[str, str]:
         "STACK_PG_PASSWORD": pg_password(),
         "STACK_REDIS_SERVER": str(binaries.redis_server),
         "STACK_REDIS_PORT": str(free_port()),
+        **credentials.fresh(),
     }
     for name in extra_ports:
         values[name] = str(free_port())
@@ -62,7 +63,7 @@ def choose(binaries: layout.Binaries, extra_ports: list[str]) -> dict[str, str]:
 
 
 def write(values: dict[str, str]) -> None:
-    """Record the settings, readable only by you (they hold the database password)."""
+    """Record the settings, readable only by you (they hold every credential)."""
     text = "".join(f"{name}={value}\n" for name, value in values.items())
     temporary = layout.ENV_FILE.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -10,17 +10,30 @@ What it sets, and why:
     PostgreSQL as result backend, two Celery workers (supervisord.conf) of 2 slots each;
   - no schedule-made runs (`use_job_schedule = False`): only triggered runs and backfills, so
     unpausing the DAG never starts a run nobody asked for;
-  - the simple auth manager with everyone admin: the stack listens on loopback only, and the
-    UI and REST API v2 answer without a login (GET /auth/token gives an API token);
+  - the simple auth manager with one user, `STACK_AIRFLOW_USER` (admin), whose password
+    (`STACK_AIRFLOW_PASSWORD`, made at `make up`) is in a 0600 passwords file here: not "all
+    admins", so the UI asks for a login and POST /auth/token gives a token only for the
+    password (loopback is not private: every user of the machine can reach the port);
   - logs, state and the DAG folder in the project, examples off.
 """
 
 import configparser
+import io
+import json
 import os
 import secrets
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
+PASSWORDS_FILE = "simple_auth_manager_passwords.json"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """`text` into `path`, readable only by you, replaced in one step."""
+    temporary = path.with_name(path.name + ".tmp")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(text)
+    temporary.replace(path)
 
 
 def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -38,11 +51,16 @@ def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
             "auth_manager": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "simple_auth_manager_all_admins": "True",
+            "simple_auth_manager_users": f"{environment['STACK_AIRFLOW_USER']}:admin",
+            "simple_auth_manager_all_admins": "False",
+            "simple_auth_manager_passwords_file": str(Path(home) / PASSWORDS_FILE),
         },
         "database": {"sql_alchemy_conn": f"postgresql+psycopg2://{database}"},
         "celery": {
-            "broker_url": f"redis://127.0.0.1:{environment['STACK_REDIS_PORT']}/0",
+            "broker_url": (
+                f"redis://:{environment['STACK_REDIS_PASSWORD']}"
+                f"@127.0.0.1:{environment['STACK_REDIS_PORT']}/0"
+            ),
             "result_backend": f"db+postgresql://{database}",
             "worker_concurrency": "2",
         },
@@ -62,12 +80,14 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = configparser.ConfigParser(interpolation=None)
     config.read_dict(settings(dict(os.environ)))
-    temporary = home / "airflow.cfg.tmp"
-    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write("# Written by airflow/deployed/configure.py at `make up`; rewritten each time.\n")
-        config.write(out)
-    temporary.replace(home / "airflow.cfg")
-    print(f"wrote {home / 'airflow.cfg'}")
+    text = io.StringIO()
+    text.write("# Written by airflow/deployed/configure.py at `make up`; rewritten each time.\n")
+    config.write(text)
+    _write_private(home / "airflow.cfg", text.getvalue())
+    # The simple auth manager's own format: {"user": "password"}; it adds none while ours is there.
+    user, password = os.environ["STACK_AIRFLOW_USER"], os.environ["STACK_AIRFLOW_PASSWORD"]
+    _write_private(home / PASSWORDS_FILE, json.dumps({user: password}) + "\n")
+    print(f"wrote {home / 'airflow.cfg'} and {home / PASSWORDS_FILE}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 servers and workers, started with `make up` and stopped with `make down`. They are skipped,
 with the reason, only where the machine lacks the PostgreSQL or Redis binaries."""
 
+import base64
 import glob
 import json
 import os
@@ -26,6 +27,8 @@ def missing_services() -> str | None:
         return "PostgreSQL server binaries absent (apt-get install postgresql)"
     if not shutil.which("redis-server"):
         return "redis-server absent (apt-get install redis-server)"
+    if not (os.path.exists("/usr/sbin/nginx") and shutil.which("htpasswd")):
+        return "nginx or htpasswd absent (apt-get install nginx-light apache2-utils)"
     return None
 
 
@@ -61,14 +64,42 @@ def up() -> str:
     return result.stdout
 
 
-def http_status(url: str, body: dict | None = None) -> tuple[int, bytes]:
+def http_status(
+    url: str, body: dict | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """GET `url` as a browser does (UIs route deep links only for HTML navigation), or POST
-    `body` as JSON to an API."""
+    `body` as JSON to an API; `headers` carry a credential."""
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data else {"Accept": "text/html"}
-    request = urllib.request.Request(url, data=data, headers=headers)
+    sent = {"Content-Type": "application/json"} if data else {"Accept": "text/html"}
+    request = urllib.request.Request(url, data=data, headers={**sent, **(headers or {})})
     with LOOPBACK.open(request, timeout=30) as response:
         return response.status, response.read()
+
+
+def basic_auth(credential: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic auth for "user:password" (Prefect's auth
+    string is sent this way)."""
+    return {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+
+
+def prefect_headers() -> dict[str, str]:
+    """What a Prefect client sends the stack's server: its auth string (stack.env)."""
+    return basic_auth(settings()["STACK_PREFECT_API_AUTH"])
+
+
+def dagster_headers() -> dict[str, str]:
+    """What the Dagster proxy asks of every request: the stack's user and password."""
+    values = settings()
+    return basic_auth(f"{values['STACK_DAGSTER_USER']}:{values['STACK_DAGSTER_PASSWORD']}")
+
+
+def airflow_token(base: str) -> str:
+    """A token from Airflow's simple auth manager for the stack's user and password."""
+    values = settings()
+    login = {"username": values["STACK_AIRFLOW_USER"], "password": values["STACK_AIRFLOW_PASSWORD"]}
+    status, answer = http_status(base + "/auth/token", login)
+    assert status == 201, answer
+    return json.loads(answer)["access_token"]
 
 
 def _ancestors() -> set[int]:

@@ -19,6 +19,7 @@ from tests.conftest import PROJECT, SAMPLE, assert_same_parquet
 from tests.deployed.conftest import (
     DATES,
     LOOPBACK,
+    airflow_token,
     deployed,
     orchestrator_record,
     settings,
@@ -51,10 +52,10 @@ def query(sql: str, *args) -> list[list]:
 
 
 def api(path: str) -> dict:
-    """GET from the stack's Airflow REST API v2 with a token of the simple auth manager."""
+    """GET from the stack's Airflow REST API v2 with a token of the simple auth manager
+    (for the stack's user and password)."""
     base = f"http://127.0.0.1:{settings()['AIRFLOW_PORT']}"
-    with LOOPBACK.open(base + "/auth/token", timeout=30) as response:
-        token = json.loads(response.read())["access_token"]
+    token = airflow_token(base)
     request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
     with LOOPBACK.open(request, timeout=30) as response:
         assert response.status == 200, path

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
 from tests.deployed.conftest import (
     DATES,
+    dagster_headers,
     deployed,
     http_status,
     orchestrator_record,
@@ -33,12 +34,14 @@ LAUNCHED: list[str] = []  # run ids this module made, for the listing test
 
 @pytest.fixture
 def graphql():
-    """Query the running stack's Dagster webserver (GraphQL); the answer's `data`."""
+    """Query the running stack's Dagster webserver (GraphQL) through its login proxy; the
+    answer's `data`."""
     up()
     url = f"http://127.0.0.1:{settings()['DAGSTER_PORT']}/graphql"
 
     def query(text: str, **variables) -> dict:
-        status, answer = http_status(url, {"query": text, "variables": variables})
+        body = {"query": text, "variables": variables}
+        status, answer = http_status(url, body, dagster_headers())
         assert status == 200
         decoded = json.loads(answer)
         assert "errors" not in decoded, decoded["errors"]
@@ -230,7 +233,8 @@ RUNS = """query($ids: [String!]) { runsOrError(filter: {runIds: $ids}) {
 
 
 def test_the_webserver_answers_and_lists_the_runs_of_this_module(graphql):
-    status, page = http_status(f"http://127.0.0.1:{settings()['DAGSTER_PORT']}/runs")
+    url = f"http://127.0.0.1:{settings()['DAGSTER_PORT']}/runs"
+    status, page = http_status(url, headers=dagster_headers())
     assert status == 200 and b"<html" in page.lower()
     assert LAUNCHED, "no deployed run of this module recorded a run id"
     listed = graphql(RUNS, ids=LAUNCHED)["runsOrError"]["results"]

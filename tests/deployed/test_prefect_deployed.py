@@ -27,6 +27,7 @@ from tests.deployed.conftest import (
     deployed,
     http_status,
     orchestrator_record,
+    prefect_headers,
     settings,
     stack_processes,
     up,
@@ -44,7 +45,7 @@ def api():
     base = f"http://127.0.0.1:{settings()['PREFECT_PORT']}/api"
 
     def call(path: str, body: dict) -> dict | list:
-        status, answer = http_status(base + path, body)
+        status, answer = http_status(base + path, body, prefect_headers())
         assert status == 200, path
         return json.loads(answer)
 

@@ -11,7 +11,14 @@ import time
 import pytest
 
 from tests.conftest import PROJECT, make
-from tests.deployed.conftest import STATE, http_status, settings, stack_processes, up
+from tests.deployed.conftest import (
+    STATE,
+    dagster_headers,
+    http_status,
+    settings,
+    stack_processes,
+    up,
+)
 
 pytestmark = pytest.mark.deployed
 
@@ -29,12 +36,22 @@ def cold_up() -> tuple[str, float]:
     return output, seconds
 
 
-def test_up_prints_every_ui_url_and_each_answers_http_200(cold_up):
+def test_up_prints_every_ui_url_and_each_answers_http_200_to_its_login(cold_up):
     output, _ = cold_up
     urls = dict(URL.findall(output))
     assert "Prefect" in urls, output
+    logins = {"Dagster": dagster_headers()}  # the others ask in the page (login form, auth string)
     for name, url in urls.items():
-        assert http_status(url)[0] == 200, name
+        assert http_status(url, headers=logins.get(name))[0] == 200, name
+
+
+def test_up_says_where_each_credential_is_and_prints_none(cold_up):
+    output, _ = cold_up
+    for name in ("STACK_PREFECT_API_AUTH", "STACK_AIRFLOW_PASSWORD", "STACK_DAGSTER_PASSWORD",
+                 "STACK_REDIS_PASSWORD", "STACK_PG_PASSWORD"):  # fmt: skip
+        assert f"{name} in {STATE / 'stack.env'}" in output, name
+    secrets = [value for name, value in settings().items() if "PASSWORD" in name or "AUTH" in name]
+    assert secrets and not any(secret in output for secret in secrets)
 
 
 def test_postgres_holds_a_database_per_orchestrator(cold_up):
@@ -48,11 +65,14 @@ def test_postgres_holds_a_database_per_orchestrator(cold_up):
     assert {"prefect", "airflow", "dagster"} <= set(query.stdout.split())
 
 
-def test_redis_answers_ping(cold_up):
-    port = settings()["STACK_REDIS_PORT"]
+def test_redis_answers_ping_with_the_stacks_password(cold_up):
+    values = settings()
     ping = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", port, "ping"], capture_output=True, text=True
-    )
+        ["redis-cli", "--no-auth-warning", "-h", "127.0.0.1", "-p", values["STACK_REDIS_PORT"],
+         "ping"],
+        capture_output=True, text=True,
+        env={"REDISCLI_AUTH": values["STACK_REDIS_PASSWORD"], "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
     assert ping.stdout.strip() == "PONG"
 
 

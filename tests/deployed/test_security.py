@@ -1,0 +1,269 @@
+"""The deployed stack lets in only its owner: every control surface refuses another user of
+the machine (`nobody`) without the credential and with a wrong one, and answers the right
+one; the UIs stay usable in a browser. Secrets never travel on a command line here (every
+user can read those in /proc): curl reads its request from stdin, redis-cli and psql their
+password from the environment."""
+
+import os
+import pwd
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.deployed.conftest import STATE, airflow_token, basic_auth, settings, up
+
+pytestmark = [
+    pytest.mark.deployed,
+    pytest.mark.skipif(os.getuid() != 0, reason="switching to the user nobody needs root"),
+]
+
+WRONG = "wrong-" + "0" * 26
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, str]:
+    up()
+    return settings()
+
+
+def as_nobody(command: list[str], stdin: str = "", env: dict | None = None):
+    """`command` run as the user nobody (no groups), with only `env` and a PATH."""
+    nobody = pwd.getpwnam("nobody")
+    return subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=60, cwd="/",
+        user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[],
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )  # fmt: skip
+
+
+def http_as_nobody(url: str, headers: dict[str, str] | None = None, body: str | None = None,
+                   method: str | None = None) -> int:  # fmt: skip
+    """The HTTP status a request from `nobody` gets; curl reads it as a config on stdin."""
+    lines = [f'url = "{url}"', 'noproxy = "*"', 'output = "/dev/null"']
+    lines.append('write-out = "%{http_code}"')
+    lines += [f'header = "{name}: {value}"' for name, value in (headers or {}).items()]
+    if body is not None:
+        lines += ['header = "Content-Type: application/json"', f"data = {_quoted(body)}"]
+    if method:
+        lines.append(f'request = "{method}"')
+    result = as_nobody(["curl", "-s", "-K", "-"], stdin="\n".join(lines) + "\n")
+    return int(result.stdout or 0)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- Prefect -------------------------------------------------------------------------------
+
+
+def prefect_filter(stack: dict, headers: dict | None) -> int:
+    url = f"http://127.0.0.1:{stack['PREFECT_PORT']}/api/deployments/filter"
+    return http_as_nobody(url, headers, body="{}")
+
+
+def test_prefect_api_refuses_a_request_without_the_auth_string(stack):
+    assert prefect_filter(stack, None) == 401
+
+
+def test_prefect_api_refuses_a_wrong_auth_string(stack):
+    assert prefect_filter(stack, basic_auth(f"etl:{WRONG}")) == 401
+
+
+def test_prefect_api_answers_the_stacks_auth_string(stack):
+    assert prefect_filter(stack, basic_auth(stack["STACK_PREFECT_API_AUTH"])) == 200
+
+
+# --- Airflow -------------------------------------------------------------------------------
+
+
+def airflow(stack: dict, path: str) -> str:
+    return f"http://127.0.0.1:{stack['AIRFLOW_PORT']}{path}"
+
+
+def login_body(user: str, password: str) -> str:
+    return f'{{"username": "{user}", "password": "{password}"}}'
+
+
+def test_airflow_hands_no_token_to_anyone(stack):
+    assert http_as_nobody(airflow(stack, "/auth/token")) == 403  # only with "all admins"
+
+
+def test_airflow_token_endpoint_refuses_a_wrong_password(stack):
+    body = login_body(stack["STACK_AIRFLOW_USER"], WRONG)
+    assert http_as_nobody(airflow(stack, "/auth/token"), body=body) == 401
+
+
+def test_airflow_token_endpoint_gives_a_token_for_the_stacks_password(stack):
+    body = login_body(stack["STACK_AIRFLOW_USER"], stack["STACK_AIRFLOW_PASSWORD"])
+    assert http_as_nobody(airflow(stack, "/auth/token"), body=body) == 201
+
+
+def test_airflow_rest_api_refuses_a_request_without_a_token(stack):
+    assert http_as_nobody(airflow(stack, "/api/v2/dags")) == 401
+
+
+def test_airflow_rest_api_refuses_a_forged_token(stack):
+    # Airflow answers a token it cannot verify with 403 ("Invalid JWT token").
+    assert http_as_nobody(airflow(stack, "/api/v2/dags"), bearer("e30.e30." + WRONG)) == 403
+
+
+def test_airflow_rest_api_answers_a_token_of_the_stacks_user(stack):
+    token = airflow_token(airflow(stack, ""))
+    assert http_as_nobody(airflow(stack, "/api/v2/dags"), bearer(token)) == 200
+
+
+# --- Dagster (nginx with basic auth in front of a webserver on a Unix socket) ---------------
+
+
+def dagster_version(stack: dict, headers: dict | None) -> int:
+    url = f"http://127.0.0.1:{stack['DAGSTER_PORT']}/graphql"
+    return http_as_nobody(url, headers, body='{"query": "{ version }"}')
+
+
+def test_dagster_refuses_a_request_without_the_login(stack):
+    assert dagster_version(stack, None) == 401
+
+
+def test_dagster_refuses_a_wrong_password(stack):
+    assert dagster_version(stack, basic_auth(f"{stack['STACK_DAGSTER_USER']}:{WRONG}")) == 401
+
+
+def test_dagster_answers_the_stacks_login(stack):
+    login = f"{stack['STACK_DAGSTER_USER']}:{stack['STACK_DAGSTER_PASSWORD']}"
+    assert dagster_version(stack, basic_auth(login)) == 200
+
+
+@pytest.mark.parametrize("socket", ["web/webserver.sock", "code-server.sock"])
+def test_dagsters_webserver_and_code_server_sockets_refuse_another_user(stack, socket):
+    path = STATE / "dagster" / socket
+    assert path.is_socket()
+    probe = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+    result = as_nobody(["python3", "-c", probe, str(path)])
+    assert result.returncode != 0 and "PermissionError" in result.stderr, result.stderr
+
+
+# --- Redis and PostgreSQL -------------------------------------------------------------------
+
+
+def redis_ping(stack: dict, password: str | None) -> str:
+    command = ["redis-cli", "--no-auth-warning", "-h", "127.0.0.1", "-p", stack["STACK_REDIS_PORT"],
+               "ping"]  # fmt: skip
+    result = as_nobody(command, env={"REDISCLI_AUTH": password} if password else None)
+    return (result.stdout + result.stderr).strip()
+
+
+def test_redis_refuses_a_client_without_the_password(stack):
+    assert "NOAUTH" in redis_ping(stack, None)
+
+
+def test_redis_refuses_a_wrong_password(stack):
+    assert "WRONGPASS" in redis_ping(stack, WRONG)
+
+
+def test_redis_answers_the_stacks_password(stack):
+    assert redis_ping(stack, stack["STACK_REDIS_PASSWORD"]) == "PONG"
+
+
+def psql_as_nobody(stack: dict, password: str | None) -> subprocess.CompletedProcess:
+    command = [f"{stack['STACK_PG_BINDIR']}/psql", "-X", "-w", "-tA", "-h", "127.0.0.1",
+               "-p", stack["STACK_PG_PORT"], "-U", stack["STACK_PG_USER"], "-d", "postgres",
+               "-c", "SELECT 1"]  # fmt: skip
+    return as_nobody(command, env={"PGPASSWORD": password} if password else None)
+
+
+def test_postgres_refuses_a_client_without_the_password(stack):
+    result = psql_as_nobody(stack, None)
+    assert result.returncode != 0 and "password" in result.stderr, result.stderr
+
+
+def test_postgres_refuses_a_wrong_password(stack):
+    result = psql_as_nobody(stack, WRONG)
+    assert result.returncode != 0 and "password authentication failed" in result.stderr
+
+
+def test_postgres_answers_the_stacks_password(stack):
+    assert psql_as_nobody(stack, stack["STACK_PG_PASSWORD"]).stdout.strip() == "1"
+
+
+# --- Where the credentials are ----------------------------------------------------------------
+
+
+def test_every_credential_file_and_private_folder_is_the_owners_alone(stack):
+    files = [
+        STATE / "stack.env",
+        STATE / "postgres.password",
+        STATE / "redis" / "redis.conf",
+        STATE / "airflow" / "airflow.cfg",
+        STATE / "airflow" / "simple_auth_manager_passwords.json",
+        STATE / "dagster" / "web" / "htpasswd",
+        STATE / "dagster" / "web" / "nginx.conf",
+    ]
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for folder in ("logs", "home", "redis", "dagster", "dagster/web"):
+        assert (STATE / folder).stat().st_mode & 0o777 == 0o700, folder
+    result = as_nobody(["cat", str(STATE / "stack.env")])
+    assert result.returncode != 0
+
+
+def test_no_secret_is_on_any_command_line(stack):
+    """/proc/<pid>/cmdline is readable by every user: no service may carry a secret there."""
+    secrets = [v for name, v in stack.items() if "PASSWORD" in name or "AUTH" in name]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                line = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            assert not any(secret in line for secret in secrets), proc.name
+
+
+# --- A browser session ------------------------------------------------------------------------
+
+
+def png_colours(path: Path) -> int:
+    """How many distinct byte values the PNG's pixel data holds (a blank page: one or two)."""
+    data, chunks, offset = path.read_bytes(), [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        if kind == b"IDAT":
+            chunks.append(data[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    return len(set(zlib.decompress(b"".join(chunks))))
+
+
+def chromium(tmp_path: Path, url: str, *flags: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with its profile in tmp_path (never $HOME), given time to run the
+    page's scripts; it exits by itself once done."""
+    profile = tmp_path / "profile"
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--window-size=1280,800", "--virtual-time-budget=20000", *flags, url],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(not shutil.which(CHROMIUM), reason="chromium absent (apt-get install chromium)")
+def test_dagster_ui_opens_in_a_browser_with_the_login_and_not_without(stack, tmp_path):
+    base = f"127.0.0.1:{stack['DAGSTER_PORT']}"
+    login = f"{stack['STACK_DAGSTER_USER']}:{stack['STACK_DAGSTER_PASSWORD']}"
+    shot = tmp_path / "dagster-runs.png"
+    taken = chromium(tmp_path, f"http://{login}@{base}/login", f"--screenshot={shot}")
+    assert shot.exists(), taken.stderr
+    assert png_colours(shot) > 16, "the screenshot is blank"
+    page = chromium(tmp_path, f"http://{login}@{base}/login", "--dump-dom").stdout
+    assert "Runs" in page and "Catalog" in page and "Application error" not in page, page[:500]
+    refused = chromium(tmp_path / "other", f"http://{base}/runs", "--dump-dom")
+    assert "Catalog" not in refused.stdout
+    print(f"screenshot: {shot}")
