@@ -18,8 +18,8 @@ import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ sys.modules.setdefault("adapter", sys.modules[__name__])  # the DAG file imports
 
 import dag_state  # noqa: E402
 
+from parity import console  # noqa: E402
 from parity.binding import from_json, to_json  # noqa: E402
 from parity.cli import run_command  # noqa: E402
 from parity.declaration import Parameter, Pipeline  # noqa: E402
@@ -113,7 +114,10 @@ def build_dag(pipeline: Pipeline) -> "DAG":
         is_paused_upon_creation=True,
         tags=["orchestrator-parity", "pipeline"],
         params={name: _param(Param, p) for name, p in pipeline.parameters.items()},
-        default_args={"on_failure_callback": _remember_failure},
+        default_args={
+            "on_failure_callback": _remember_failure,
+            "on_retry_callback": _announce_retry,
+        },
     ) as dag:
         handles = {}
         for name in pipeline.order:
@@ -137,6 +141,16 @@ def _param(param_class: type, parameter: Parameter) -> object:
 def _remember_failure(context) -> None:
     if context.get("exception") is not None:
         failures.append((context["ti"].task_id, context["exception"]))
+
+
+def _announce_retry(context) -> None:
+    """One console line per retry: the step, the attempt that failed, why, and the delay."""
+    task_instance, declared, error = context["ti"], context["task"], context.get("exception")
+    cause = error.__cause__ or error if error is not None else None
+    reason = f"{type(cause).__name__}: {cause}" if cause is not None else "no error recorded"
+    delay = declared.retry_delay.total_seconds() if declared.retry_delay else 0
+    console.announce(console.retry_line(task_instance.task_id, task_instance.try_number, reason,
+                                        delay, attempts=declared.retries + 1))  # fmt: skip
 
 
 def _version() -> str:
@@ -204,7 +218,7 @@ def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: di
     failures.clear()
     turn = HOME / "locks" / f"{dag.dag_id}-{day}.lock"
     try:
-        with dag_state.file_lock(turn) if day else nullcontext(), _output_to(log):
+        with dag_state.file_lock(turn) if day else nullcontext(), console.output_to(log):
             run = dag.test(run_conf=conf, **({"logical_date": logical} if logical else {}))
     except Exception as exc:
         message = " ".join(str(exc).split())
@@ -221,23 +235,6 @@ def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: di
         raise step_failure(task_id, error.__cause__ if isinstance(
             error, AirflowFailException) else error)  # fmt: skip
     raise PipelineError(f"airflow dag run {run.run_id} of {dag.dag_id} ended {run.state}")
-
-
-@contextmanager
-def _output_to(path: Path) -> Iterator[None]:
-    """Task logs (tracebacks of failed tries included) to a file, as Airflow keeps them, so
-    that the command's own stderr ends with one line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(path, "ab") as sink:
-        os.dup2(sink.fileno(), 1), os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            for fd, copy in zip((1, 2), saved, strict=True):
-                os.dup2(copy, fd), os.close(copy)
 
 
 if __name__ == "__main__":

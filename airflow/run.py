@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,8 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
+# Airflow's in-process execution API imports starlette's test client, which warns on stderr.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 sys.path.insert(0, str(Path(__file__).parent / "dags"))
 
 import dag_state  # noqa: E402
@@ -49,6 +52,7 @@ import service_watchdog  # noqa: E402
 from airflow.sdk.exceptions import AirflowFailException  # noqa: E402
 
 import shared_etl  # noqa: E402
+from parity import console  # noqa: E402
 from shared_etl.cli import run_command  # noqa: E402
 
 
@@ -59,9 +63,12 @@ def run_one(input_path: str, output_path: str, date: str | None) -> None:
     with dag_state.dag_lock(HOME, DAG_ID, exclusive=False, holder="airflow run"):
         dag_module.failures_seen.clear()
         conf = {"input_path": input_path, "output_path": output_path, "date": date}
-        run = dag_module.events_dag.test(run_conf=conf)
+        log = console.log_file("airflow")
+        with console.output_to(log):  # Airflow's task logs, tracebacks included
+            run = dag_module.events_dag.test(run_conf=conf)
     if run.state == "success":
         return
+    print(console.full_log_line(log), flush=True)
     for error in dag_module.failures_seen:
         cause = error.__cause__ if isinstance(error, AirflowFailException) else error
         if isinstance(cause, shared_etl.PipelineError):

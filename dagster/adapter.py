@@ -28,10 +28,14 @@ STATE = Path(__file__).resolve().parent.parent / ".state"
 os.environ.setdefault("DAGSTER_HOME", str(STATE / "dagster"))
 os.environ.setdefault("ETL_STAGING_ROOT", str(STATE / "staging"))
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 import pydantic  # noqa: E402
+from definitions import run_config as log_config  # noqa: E402
+from definitions import stdout_console  # noqa: E402
 
 import dagster as dg  # noqa: E402
-from parity import Pipeline, PipelineError, UsageError, is_retryable  # noqa: E402
+from parity import Pipeline, PipelineError, UsageError, console, is_retryable  # noqa: E402
 from parity.binding import from_json, to_json  # noqa: E402
 from parity.cli import run_command  # noqa: E402
 from parity.errors import MachineFaultError  # noqa: E402
@@ -144,7 +148,7 @@ def build_job(pipeline: Pipeline) -> dg.JobDefinition:
 
     return dg.job(
         name=f"{pipeline.name}_job", partitions_def=DAYS if pipeline.partition else None,
-        executor_def=dg.in_process_executor,
+        executor_def=dg.in_process_executor, logger_defs={"console": stdout_console},
         resource_defs={"params": parameters_config(pipeline).configure_at_launch(),
                        "staging": staging, "handles": handles_manager({})},
     )(graph)  # fmt: skip
@@ -172,13 +176,16 @@ def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
     if day is not None and not DAYS.has_partition_key(day.isoformat()):
         raise UsageError(f"date {day}: outside Dagster's daily partitions (from 2000-01-01)")
     ops = {"publish": {"config": {"output_dir": output_dir}}} if output_dir else {}
+    log = console.log_file("dagster")
     with redirect_stderr(sys.stdout):  # Dagster's console log: stdout, like the other wrappers
         result = job.execute_in_process(
-            run_config={"ops": ops, "resources": {"params": {"config": to_json(values)}}},
+            run_config={**log_config(ops, log),
+                        "resources": {"params": {"config": to_json(values)}}},
             instance=_instance(), partition_key=day and day.isoformat(), op_selection=names,
             resources={"handles": handles_manager(earlier)} if earlier else None,
             raise_on_error=False)  # fmt: skip
     if not result.success:
+        print(console.full_log_line(log), flush=True)
         raise pipeline_error(result.run_id, result.all_events)
     return result
 

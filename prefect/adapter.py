@@ -184,10 +184,17 @@ def _start_prefect() -> None:
     start_api_server_tied_to_this_process()
 
 
+def _pointing_to_full_log():
+    from flow import pointing_to_full_log
+
+    return pointing_to_full_log()
+
+
 def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> dict:
     one, _ = build(pipeline)
     _start_prefect()
-    return one(**to_json(values), output_dir=output_dir)
+    with _pointing_to_full_log():
+        return one(**to_json(values), output_dir=output_dir)
 
 
 def run_backfill(
@@ -197,7 +204,8 @@ def run_backfill(
     _start_prefect()
     undated = {n: v for n, v in to_json(values).items() if n != pipeline.partition}
     start, end = dates[0].isoformat(), dates[-1].isoformat()
-    return backfill(**undated, start=start, end=end, output_dir=output_dir)
+    with _pointing_to_full_log():
+        return backfill(**undated, start=start, end=end, output_dir=output_dir)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 import prefect  # noqa: E402
 import shared_etl  # noqa: E402
+from parity import console  # noqa: E402
 from prefect import flow, task, unmapped  # noqa: E402
 from shared_etl.cli import run_command  # noqa: E402
 
@@ -241,6 +242,17 @@ def start_api_server_tied_to_this_process() -> None:
             SubprocessASGIServer().start()
 
 
+@contextmanager
+def pointing_to_full_log() -> Iterator[None]:
+    """A failed flow run ends with its one-line reason; before it, where its errors are in
+    full (logging.yml keeps them off the console)."""
+    try:
+        yield
+    except Exception:
+        print(console.full_log_line(Path(PREFECT_HOME.value()) / "prefect.log"), flush=True)
+        raise
+
+
 # From the command line, what the flows check first is checked before Prefect starts too: a
 # bad output or date fails at once, not after the API server's start-up.
 def _run_one(input_path: str, output_path: str, date: str | None) -> dict:
@@ -248,7 +260,8 @@ def _run_one(input_path: str, output_path: str, date: str | None) -> dict:
     shared_etl.parse_date(date)
     start_api_server_tied_to_this_process()
     mark_killed_runs_crashed()
-    return events_daily_metrics(input_path, output_path, date)
+    with pointing_to_full_log():
+        return events_daily_metrics(input_path, output_path, date)
 
 
 def _run_backfill(input_path: str, start: str, end: str, output_dir: str) -> list[dict]:
@@ -256,7 +269,8 @@ def _run_backfill(input_path: str, start: str, end: str, output_dir: str) -> lis
     shared_etl.check_output_dir(output_dir)
     start_api_server_tied_to_this_process()
     mark_killed_runs_crashed()
-    return events_backfill(input_path, start, end, output_dir)
+    with pointing_to_full_log():
+        return events_backfill(input_path, start, end, output_dir)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ for quoting); OUTPUT_ROOT points make at a temporary folder instead of the proje
 """
 
 import hashlib
-import re
 import json
+import re
 import shutil
 import subprocess
 from datetime import date

@@ -20,6 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
+from parity import console
 from parity.staging import LOCK_NAME
 
 RETRIES = 2
@@ -77,6 +78,16 @@ def _remember_failure(context) -> None:
         failures_seen.append(context["exception"])
 
 
+def announce_retry(context) -> None:
+    """One console line per retry: the step, the attempt that failed, why, and the delay."""
+    task_instance, error = context["ti"], context.get("exception")
+    delay = context["task"].retry_delay
+    reason = f"{type(error).__name__}: {error}" if error is not None else "no error recorded"
+    console.announce(console.retry_line(
+        task_instance.task_id, task_instance.try_number, reason,
+        delay.total_seconds() if delay else 0, attempts=context["task"].retries + 1))  # fmt: skip
+
+
 def _step(run, *args, **kwargs):
     """Run a shared_etl step; what no retry can cure (bad input, a machine fault) fails the
     task without retries. Either way the error's one line is left in XCom for the driver."""
@@ -108,6 +119,7 @@ def _leave_error(error: Exception) -> None:
         "retries": RETRIES,
         "retry_delay": timedelta(seconds=1),
         "on_failure_callback": _remember_failure,
+        "on_retry_callback": announce_retry,
     },
     params={
         "input_path": Param("data/synthetic_events.csv", type="string"),
