@@ -17,7 +17,7 @@ golden output nobody produced is a mismatch, named. Files given directly (two or
 Rows are keyed on --key, else on the key a pipeline's manifest.json records, else, for the
 events pipeline, on contract §6's grain; with none they are compared as a multiset.
 Fewer than two sides and no --golden is no verdict (exit 2).
-Writes parity-report.json and parity-report.md (fit for a CI job summary) to --report-dir
+Writes parity-report.json, .md (fit for a CI job summary), .junit.xml and .html to --report-dir
 (default: the root, else the one folder compared); a report left by an earlier run is
 removed first, so a failed comparison never leaves a verdict behind.
 Exit 0 all identical, 1 any mismatch, 2 a usage or input error (a missing path, a file that
@@ -33,12 +33,17 @@ from pathlib import Path
 
 from compare import KNOWN_WRAPPERS, MODES
 from compare.discovery import DiscoveryError, Found, discover, discover_files, discover_pipeline
+from compare.html_report import render_html
+from compare.junit import render_junit
 from compare.manifests import ManifestError, events_manifest, library_versions
 from compare.parquet_diff import KeyColumnError, NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
+from compare.schema_diff import column_pairs
+from compare.tolerance import Tolerances, examine
 
 BASELINE = "reference"
-REPORTS = ("parity-report.json", "parity-report.md")
+REPORTS = ("parity-report.json", "parity-report.md", "parity-report.junit.xml",
+           "parity-report.html")  # all removed before a run, all rewritten after it
 
 
 class InputError(Exception):
@@ -54,6 +59,7 @@ def build_report(
     expected: list[str],
     key: tuple[str, ...] | None = None,
     layout: str = "events",
+    tolerances: Tolerances | None = None,
 ) -> dict:
     """The verdict on every group; `layout` is events, pipeline or files (given directly)."""
     report_groups = []
@@ -71,6 +77,10 @@ def build_report(
             for wrapper, fact in facts.items()
             if wrapper != baseline
         }
+        if tolerances is not None:  # --stats or a tolerance: per-column statistics
+            for wrapper, result in against.items():
+                if result["verdict"] == "rows-differ":
+                    _examine(result, facts[baseline], facts[wrapper], tolerances)
         golden_sha256 = (golden or {}).get(name)
         golden_check = {
             wrapper: ("match" if fact.sha256 == golden_sha256 else "mismatch")
@@ -102,7 +112,7 @@ def build_report(
     missing = sorted(set(golden or {}) - set(groups))
     silent = [w for w in wrappers if not any(w in group["files"] for group in report_groups)]
     ok = all(group["verdict"] == "identical" for group in report_groups)
-    return {
+    report = {
         "verdict": "identical" if ok and report_groups and not missing and not silent
         else "mismatch",
         "groups": report_groups,
@@ -110,6 +120,45 @@ def build_report(
         "wrappers": wrappers,
         "wrappers_without_outputs": silent,
     }  # fmt: skip
+    if tolerances is not None and tolerances.given:
+        for group in report_groups:
+            group["tolerance"] = _group_tolerance(group)
+        within = (report["verdict"] == "mismatch" and report_groups and not missing
+                  and not silent and all(group["tolerance"] != "beyond"
+                                         for group in report_groups))  # fmt: skip
+        report["tolerance"] = {**tolerances.describe(), "warnings": tolerances.warnings(),
+                               "verdict": "equal-within-tolerance" if within else "mismatch"}
+    return report
+
+
+def _examine(result: dict, baseline: ParquetFacts, other: ParquetFacts,
+             tolerances: Tolerances) -> None:
+    """Add the differing columns' statistics and, with tolerances, whether they are within."""
+    grain = baseline.grain if baseline.grain == other.grain else None
+    pairs = column_pairs(baseline.table.schema, other.table.schema)
+    found = examine(baseline.table, other.table, pairs, grain, tolerances)
+    result["column_stats"] = found["columns"]
+    if tolerances.given:
+        result["within_tolerance"] = found["within"]
+
+
+def _group_tolerance(group: dict) -> str:
+    """identical, within (every difference a float within tolerance) or beyond."""
+    if group["verdict"] == "identical":
+        return "identical"
+    if group["missing"]:
+        return "beyond"
+    tolerated = set()
+    for wrapper, result in group["against_baseline"].items():
+        if result["verdict"] == "identical":
+            continue
+        if not result.get("within_tolerance"):
+            return "beyond"
+        tolerated.add(wrapper)
+    checks = group["golden"]["checks"]  # the baseline's bytes are golden; a tolerated file's
+    if any(check == "mismatch" and wrapper not in tolerated for wrapper, check in checks.items()):
+        return "beyond"
+    return "within"
 
 
 def _matrix_order(name: str) -> tuple:
@@ -196,7 +245,8 @@ def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
                              "directly are named by their paths (the first is the baseline)")
         found = discover_files(args.paths)
         names = list(next(iter(found.groups.values())))
-        return build_report(found.groups, None, names, args.key, "files"), []
+        return build_report(found.groups, None, names, args.key, "files",
+                            _tolerances(args)), []
     expect = args.expect or list(KNOWN_WRAPPERS)
     if len(expect) < 2 and golden is None:
         raise InputError(f"only {expect[0]} to compare, and no --golden: one side is no verdict "
@@ -213,7 +263,36 @@ def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
     if not found.groups:
         raise InputError(f"no Parquet outputs of {', '.join(expect)} under "
                          f"{', '.join(map(str, paths))}")  # fmt: skip
-    return build_report(found.groups, golden, expect, args.key, args.layout), notes
+    return build_report(found.groups, golden, expect, args.key, args.layout,
+                        _tolerances(args)), notes
+
+
+def _tolerances(args: argparse.Namespace) -> Tolerances | None:
+    """None: no statistics, no tolerance (the report as it always was)."""
+    columns: dict[str, dict[str, float]] = {}
+    for name, kind, value in args.tolerance or []:
+        columns.setdefault(name, {})[kind] = value
+    tolerances = Tolerances(rtol=args.rtol or 0.0, atol=args.atol or 0.0, columns=columns)
+    return tolerances if tolerances.given or args.stats else None
+
+
+def _tolerance_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance is a finite number >= 0")
+    return value
+
+
+def _column_tolerance(text: str) -> tuple[str, str, float]:
+    name, eq, rest = text.rpartition("=")
+    kind, colon, value = rest.partition(":")
+    if not (name and eq and colon) or kind not in ("rtol", "atol"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: COLUMN=rtol:X or COLUMN=atol:X (e.g. price=rtol:1e-9)")
+    return name, kind, _tolerance_value(value)
 
 
 def _key_list(text: str) -> tuple[str, ...]:
@@ -268,6 +347,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="events: the events pipeline's files (default); pipeline: one "
                              "declared pipeline's folder, output/<name>/")  # fmt: skip
     parser.add_argument("--report-dir", type=Path)
+    parser.add_argument("--rtol", type=_tolerance_value, metavar="X",
+                        help="relative tolerance for differing float/decimal cells: a second "
+                             "verdict, equal within tolerance (exit 0); the strict one stays")
+    parser.add_argument("--atol", type=_tolerance_value, metavar="X",
+                        help="absolute tolerance for differing float/decimal cells")
+    parser.add_argument("--tolerance", type=_column_tolerance, action="append",
+                        metavar="COL=rtol:X",
+                        help="one column's tolerance, instead of --rtol/--atol for it: "
+                             "COL=rtol:X or COL=atol:X (repeatable)")  # fmt: skip
+    parser.add_argument("--stats", action="store_true",
+                        help="per-column statistics of differing cells (implied by any "
+                             "tolerance)")  # fmt: skip
     parser.add_argument("--bless", type=Path, metavar="FOLDER",
                         help="record FOLDER's reference outputs as the golden hashes")  # fmt: skip
     args = parser.parse_args(argv)
@@ -292,11 +383,15 @@ def main(argv: list[str] | None = None) -> int:
     (report_dir / "parity-report.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
     (report_dir / "parity-report.md").write_text(markdown)
+    (report_dir / "parity-report.junit.xml").write_bytes(render_junit(report))
+    (report_dir / "parity-report.html").write_text(render_html(report), encoding="utf-8")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
             summary.write(markdown)
     print(render_console(report))
-    return 0 if report["verdict"] == "identical" else 1
+    if report["verdict"] == "identical":
+        return 0
+    return 0 if report.get("tolerance", {}).get("verdict") == "equal-within-tolerance" else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Both stay bounded (MAX_BYTES, under the 1 MiB GitHub allows a job summary): past
 problems are counted, not listed, and parity-report.json holds every one.
 """
 
+from compare.tolerance import stat_line
+
 SYMBOLS = {
     "identical": "=",
     "content-equal": "~",
@@ -39,6 +41,10 @@ def _problems(report: dict) -> list[str]:
                 where = "" if group["key"] == group["baseline"] else f"{group['key']}: "
                 lines.append(f"{where}{wrapper} vs {group['baseline']}: {result['verdict']}")
                 lines.extend(f"    {detail}" for detail in result["details"])
+                lines.extend(f"    {stat_line(entry)}" for entry in result.get("column_stats", []))
+                if "within_tolerance" in result:
+                    lines.append(f"    {'within' if result['within_tolerance'] else 'NOT within'}"
+                                 f" tolerance")
         for wrapper, check in group["golden"]["checks"].items():
             if check == "mismatch":
                 lines.append(
@@ -49,6 +55,12 @@ def _problems(report: dict) -> list[str]:
                      for wrapper in group["missing"])  # fmt: skip
     lines.extend(f"{key}: expected by the golden hashes but not produced"
                  for key in report["golden_missing"])  # fmt: skip
+    tolerance = report.get("tolerance")
+    if tolerance:
+        lines.extend(f"{group['key']}: differences within tolerance" if group["tolerance"] ==
+                     "within" else f"{group['key']}: differences beyond tolerance"
+                     for group in report["groups"] if group["tolerance"] != "identical")
+        lines.extend(tolerance["warnings"])
     return lines + _partial_run_hint(report)
 
 
@@ -99,7 +111,19 @@ def render_console(report: dict) -> str:
                      f"{', '.join(report['wrappers'])}")  # fmt: skip
     else:
         lines.append(f"VERDICT: MISMATCH: see above ({groups} outputs compared)")
+        lines += _tolerance_verdict(report)
     return "\n".join(lines)
+
+
+def _tolerance_verdict(report: dict) -> list[str]:
+    tolerance = report.get("tolerance")
+    if not tolerance:
+        return []
+    if tolerance["verdict"] == "equal-within-tolerance":
+        return [f"VERDICT (tolerance): EQUAL WITHIN TOLERANCE: every difference is a float or "
+                f"decimal cell within it ({len(report['groups'])} outputs; the strict verdict "
+                f"stays MISMATCH)"]
+    return ["VERDICT (tolerance): MISMATCH: differences beyond tolerance"]
 
 
 def render_markdown(report: dict) -> str:
@@ -108,6 +132,7 @@ def render_markdown(report: dict) -> str:
         "## Orchestrator parity",
         "",
         f"Verdict: {verdict} ({len(report['groups'])} outputs; {LEGEND}; ! not golden)",
+        *[f"\n{line}" for line in _tolerance_verdict(report)],
         "",
         "| output | " + " | ".join(report["wrappers"]) + " |",
         "|---" * (len(report["wrappers"]) + 1) + "|",

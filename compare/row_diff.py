@@ -53,6 +53,37 @@ def compare_rows(
     return _keyed(left, right, pairs, key_pairs, grain, labels, masks)
 
 
+@dataclass(frozen=True)
+class Alignment:
+    """Which row of each side pairs with which: positions (None: row i with row i)."""
+    rows_left: pa.Array | None
+    rows_right: pa.Array | None
+    complete: bool  # every row on each side pairs with exactly one row on the other
+    keyed: bool
+
+
+def align_rows(left: pa.Table, right: pa.Table, pairs: list[tuple[int, int]],
+               grain: tuple[str, ...] | None) -> Alignment | None:
+    """The rows both sides hold, paired on the grain; with no usable grain, in stored order
+    when the row counts agree, else None (a multiset cannot pair its rows)."""
+    key_pairs = _key_pairs(left, right, pairs, grain)
+    if key_pairs is None:
+        if left.num_rows != right.num_rows:
+            return None
+        return Alignment(None, None, complete=True, keyed=False)
+    left_keys = [comparable(left.column(i)) for i, _ in key_pairs]
+    right_keys = [comparable(right.column(j)) for _, j in key_pairs]
+    problems = (_key_problems(left, left_keys, [i for i, _ in key_pairs], "l")
+                + _key_problems(right, right_keys, [j for _, j in key_pairs], "r"))  # fmt: skip
+    joined = _join(left_keys, right_keys)
+    has_left, has_right = pc.is_valid(joined["l"]), pc.is_valid(joined["r"])
+    both = pc.and_(has_left, has_right)
+    matched = pa.table({"l": pc.filter(joined["l"], both), "r": pc.filter(joined["r"], both)})
+    matched = matched.sort_by([("l", "ascending"), ("r", "ascending")])
+    complete = not problems and _sum(both) == joined.num_rows
+    return Alignment(_flat(matched["l"]), _flat(matched["r"]), complete=complete, keyed=True)
+
+
 def _key_pairs(left, right, pairs, grain) -> list[tuple[int, int]] | None:
     if not grain:
         return None
