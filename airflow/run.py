@@ -63,7 +63,7 @@ def run_one(input_path: str, output_path: str, date: str | None) -> None:
     with dag_state.dag_lock(HOME, DAG_ID, exclusive=False, holder="airflow run"):
         dag_module.failures_seen.clear()
         conf = {"input_path": input_path, "output_path": output_path, "date": date}
-        log = console.log_file("airflow")
+        log = console.log_file(STATE, "airflow")
         with console.output_to(log):  # Airflow's task logs, tracebacks included
             run = dag_module.events_dag.test(run_conf=conf)
     if run.state == "success":

@@ -176,7 +176,7 @@ def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
     if day is not None and not DAYS.has_partition_key(day.isoformat()):
         raise UsageError(f"date {day}: outside Dagster's daily partitions (from 2000-01-01)")
     ops = {"publish": {"config": {"output_dir": output_dir}}} if output_dir else {}
-    log = console.log_file("dagster")
+    log = console.log_file(STATE, "dagster")
     with redirect_stderr(sys.stdout):  # Dagster's console log: stdout, like the other wrappers
         result = job.execute_in_process(
             run_config={**log_config(ops, log),

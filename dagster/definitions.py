@@ -387,7 +387,7 @@ def run_config(ops: dict, log_file: Path | None = None) -> dict:
 def _execute(job_name: str, ops: dict, tags: dict | None = None) -> None:
     """Run a job of `defs` in this process, tagged with this process for the dead-run sweep."""
     driver = {DRIVER_TAG: identity} if (identity := _process_identity(os.getpid())) else {}
-    log = console.log_file("dagster")
+    log = console.log_file(STATE, "dagster")
     result = defs.resolve_job_def(job_name).execute_in_process(
         run_config=run_config(ops, log), instance=_instance(), tags={**(tags or {}), **driver},
         raise_on_error=False,

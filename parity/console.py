@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-LOGS = Path(__file__).resolve().parent.parent / ".state" / "logs"
-
 
 def retry_line(step: str, attempt: int, reason: str, delay: float,
                attempts: int | None = None) -> str:  # fmt: skip
@@ -45,10 +43,12 @@ class BelowErrors(logging.Filter):
         return record.levelno < logging.ERROR
 
 
-def log_file(wrapper: str) -> Path:
-    """A fresh log file for one command of `wrapper`, under the project's ignored state."""
+def log_file(state: Path, wrapper: str) -> Path:
+    """A fresh log file for one command of `wrapper`, under `state`, the wrapper's ignored
+    state folder: the project's `.state/`, or the image's own where the runtime is installed
+    into a read-only environment."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return LOGS / wrapper / f"{stamp}-{os.getpid()}.log"
+    return state / "logs" / wrapper / f"{stamp}-{os.getpid()}.log"
 
 
 def full_log_line(path: Path) -> str:
