@@ -43,6 +43,7 @@ os.environ.setdefault("DAGSTER_HOME", str(STATE / "dagster"))
 os.environ.setdefault("ETL_STAGING_ROOT", str(STATE / "staging"))
 
 import dagster as dg  # noqa: E402
+import parity.errors as parity_errors  # noqa: E402
 import shared_etl  # noqa: E402
 import shared_etl.errors as shared_etl_errors  # noqa: E402
 from parity import console  # noqa: E402
@@ -276,12 +277,19 @@ def _error_chain(info: object) -> list:
     return chain
 
 
+# The pipeline's own errors, by the class name Dagster records: the runtime's and the events
+# pipeline's (which adds its own subclasses).
+_OURS = frozenset(
+    cls.__name__
+    for module in (parity_errors, shared_etl_errors)
+    for cls in vars(module).values()
+    if isinstance(cls, type) and issubclass(cls, shared_etl.PipelineError)
+)
+
+
 def _is_ours(info: object) -> bool:
     """Whether a recorded error is, or was caused by, one of the pipeline's own errors."""
-    names = {cls.__name__ for cls in vars(shared_etl_errors).values()
-             if isinstance(cls, type) and issubclass(cls, shared_etl.PipelineError)}  # fmt: skip
-    names |= {"DeclarationError", "ResultError"}
-    return any(link.cls_name in names for link in _error_chain(info))
+    return any(link.cls_name in _OURS for link in _error_chain(info))
 
 
 def _error_text(info: object) -> str:
