@@ -10,6 +10,7 @@ running run of the DAG is a dead driver's, and is closed with Airflow's own call
 """
 
 import fcntl
+import json
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import shared_etl
+from parity import console
 
 LOCK_WAIT_SECONDS = 900
 ERROR_KEY = "error"  # the XCom a failing task leaves its one-line error under
@@ -136,6 +138,27 @@ def backfill_progress(backfill_id: int) -> tuple[bool, dict[str, str]]:
         runs = session.query(DagRun).filter(DagRun.backfill_id == backfill_id).all()
         states = {run.logical_date.date().isoformat(): str(run.state) for run in runs}
         return backfill is not None and backfill.completed_at is not None, states
+
+
+def retry_lines(logs: Path, backfill_id: int) -> list[tuple[str, str]]:
+    """(date, line) for each retry line (the DAG's on_retry_callback's, logged by
+    parity.console) in the task logs of the backfill's runs, oldest first. A backfill's tasks
+    run in the scheduler's processes, whose output goes only to those logs."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.backfill_id == backfill_id).all()
+        days = {(run.dag_id, run.run_id): run.logical_date.date().isoformat() for run in runs}
+    found = []
+    for (dag_id, run_id), day in days.items():
+        run_logs = logs / f"dag_id={dag_id}" / f"run_id={run_id}"
+        for path in run_logs.glob("task_id=*/attempt=*.log"):
+            for text in path.read_text(errors="replace").splitlines():
+                if f'"{console.CONSOLE_LOGGER}"' in text:
+                    entry = json.loads(text)
+                    found.append((entry.get("timestamp", ""), day, entry["event"]))
+    return [(day, line) for _, day, line in sorted(found)]
 
 
 def run_errors(dag_id: str, run_ids: list[str]) -> list[tuple[str, dict]]:

@@ -236,14 +236,19 @@ def _wait_for_api(port: str, watchdog: subprocess.Popen, timeout: float = 120) -
 
 def _wait_for_backfill(backfill_id: int, watchdog: subprocess.Popen) -> dict[str, str]:
     """Poll this backfill's own runs until the scheduler closes it, printing each change of
-    state; bounded by BACKFILL_TIMEOUT_SECONDS."""
+    state and each retry; bounded by BACKFILL_TIMEOUT_SECONDS."""
     deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
     shown: dict[str, str] = {}
+    retries_shown: set[tuple[str, str]] = set()
     while time.monotonic() < deadline:
         closed, states = dag_state.backfill_progress(backfill_id)
         for day, state in sorted(states.items()):
             if shown.get(day) != state:
-                print(f"airflow backfill {backfill_id}: {day}: {state}", flush=True)
+                print(f"airflow backfill id {backfill_id}, {day}: {state}", flush=True)
+        for day, line in dag_state.retry_lines(HOME / "logs", backfill_id):
+            if (day, line) not in retries_shown:
+                retries_shown.add((day, line))
+                print(f"airflow backfill id {backfill_id}, {day}: {line}", flush=True)
         shown = states
         if closed:
             return states

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import shared_etl
+from parity import console
 from shared_etl.cli import run_command
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -232,15 +233,18 @@ def _follow(api: AirflowApi, run_ids: list[str], backfill_id: int | None = None)
     deadline = time.monotonic() + TIMEOUT
     seen: dict[str, tuple] = {}
     states: dict[str, str] = {}
+    retries: list[tuple[str, str, int]] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         while True:
             for run_id in run_ids:
-                states[run_id] = _report_run(api, run_id, seen)
+                states[run_id] = _report_run(api, run_id, seen, retries)
+            _say_retries(api, retries)
             closed = backfill_id is None or api.request(
                 "GET", f"/api/v2/backfills/{backfill_id}"
             ).get("completed_at")  # fmt: skip
             if closed and all(state in FINISHED for state in states.values()):
+                _say_retries(api, retries, last=True)
                 return states
             if time.monotonic() > deadline:
                 raise shared_etl.PipelineError(
@@ -255,7 +259,8 @@ def _follow(api: AirflowApi, run_ids: list[str], backfill_id: int | None = None)
         signal.signal(signal.SIGTERM, previous)
 
 
-def _report_run(api: AirflowApi, run_id: str, seen: dict[str, tuple]) -> str:
+def _report_run(api: AirflowApi, run_id: str, seen: dict[str, tuple],
+                retries: list[tuple[str, str, int]]) -> str:  # fmt: skip
     try:
         run = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
     except ApiError as error:
@@ -268,13 +273,35 @@ def _report_run(api: AirflowApi, run_id: str, seen: dict[str, tuple]) -> str:
         now = (instance["state"], instance["try_number"])
         if instance["state"] and seen.get(key) != now:
             seen[key] = now
+            if instance["state"] == "up_for_retry":
+                retries.append((run_id, instance["task_id"], instance["try_number"]))
+                _say_retries(api, retries)
+                continue
             where = f" on {instance['hostname']}" if instance.get("hostname") else ""
-            retry = " (will retry)" if instance["state"] == "up_for_retry" else ""
-            _say(f"{key}: {instance['state']}, try {instance['try_number']}{where}{retry}")
+            _say(f"{key}: {instance['state']}, try {instance['try_number']}{where}")
     if seen.get(run_id) != (run["state"],):
         seen[run_id] = (run["state"],)
         _say(f"{run_id}: {run['state']}")
     return run["state"]
+
+
+def _say_retries(api: AirflowApi, retries: list[tuple[str, str, int]], last: bool = False) -> None:
+    """The retry line the DAG's on_retry_callback wrote in the failed try's log, the one local
+    mode prints (the step, the attempt, the reason, the delay), for each retry in `retries`
+    whose line is there yet; they are removed from the list once printed. The callback runs
+    just after the task instance is up for retry, so a line may come a poll later; on the
+    `last` call, what never came is said without its reason."""
+    for retry in list(retries):
+        run_id, task, attempt = retry
+        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task}/logs/{attempt}"
+        entries = api.request("GET", path).get("content", [])
+        ours = console.CONSOLE_LOGGER
+        lines = [entry["event"] for entry in entries
+                 if isinstance(entry, dict) and entry.get("logger") == ours]  # fmt: skip
+        if lines or last:
+            retries.remove(retry)
+            _say(f"{run_id}: {lines[0]}" if lines else
+                 f"{run_id} {task}: up_for_retry, try {attempt} (its reason is in the task's log)")
 
 
 def _fail(api: AirflowApi, run_ids: list[str], backfill_id: int | None) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import shared_etl
 import shared_etl.errors
+from parity import console
 from shared_etl.cli import run_command
 from shared_etl.errors import PipelineError
 
@@ -98,6 +99,7 @@ query Failures($runId: ID!) {
         ... on MessageEvent { message }
         ... on StepEvent { stepKey }
         ... on ErrorEvent { error { className message causes { className message } } }
+        ... on ExecutionStepUpForRetryEvent { secondsToWait }
       }
     }
   }
@@ -253,7 +255,9 @@ def _follow(poll, done) -> list[dict]:
 
 
 def _report(seen: dict, run: dict) -> None:
-    """One line per new state of a run, and per new state or attempt of each of its steps."""
+    """One line per new state of a run, per new state or attempt of each of its steps, and per
+    retry: local mode's line (the step, the attempt, the reason, the delay), from the retry
+    event in the run's event log, which is there before the step's stats show the retry."""
     if seen.get(run["runId"]) != run["status"]:
         seen[run["runId"]] = run["status"]
         _say(f"run {run['runId'][:8]}: {run['status']}")
@@ -263,8 +267,29 @@ def _report(seen: dict, run: dict) -> None:
         if seen.get(key) == (step["status"], attempts):
             continue
         seen[key] = (step["status"], attempts)
-        again = f" (attempt {attempts})" if attempts > 1 else ""
-        _say(f"run {run['runId'][:8]} step {step['stepKey']}: {step['status'] or 'STARTED'}{again}")
+        if step["status"] == "UP_FOR_RETRY" or attempts > 1:
+            # the retries of the attempts these stats know of, so that the lines keep order
+            known = attempts if step["status"] == "UP_FOR_RETRY" else attempts - 1
+            _say_retries(seen, run["runId"], step["stepKey"], known)
+        if step["status"] != "UP_FOR_RETRY":
+            again = f" (attempt {attempts})" if attempts > 1 else ""
+            _say(f"run {run['runId'][:8]} step {step['stepKey']}: {step['status'] or 'STARTED'}"
+                 f"{again}")  # fmt: skip
+
+
+def _say_retries(seen: dict, run_id: str, step: str, known: int) -> None:
+    events = graphql(FAILURES, {"runId": run_id})["logsForRun"].get("events", [])
+    retries = [event for event in events if event["__typename"] == "ExecutionStepUpForRetryEvent"
+               and event["stepKey"] == step]  # fmt: skip
+    for attempt, event in enumerate(retries[:known], start=1):
+        key = (run_id, step, attempt)
+        if key not in seen:
+            seen[key] = True
+            last = [event["error"], *event["error"]["causes"]][-1]
+            message = (last["message"] or "").strip().splitlines() or [""]
+            reason = f"{last['className']}: {message[0].split(': ', 1)[-1]}"
+            _say(f"run {run_id[:8]} " + console.retry_line(
+                step, attempt, reason, event["secondsToWait"] or 0))  # fmt: skip
 
 
 def _ui(path: str) -> str:

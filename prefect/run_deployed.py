@@ -16,7 +16,9 @@ they mean the same whatever the worker's. ETL_FAIL_ATTEMPTS, when set, travels w
 as a job variable (`env`), Prefect's way of giving one run's process its environment.
 """
 
+import datetime as dt
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,7 +53,13 @@ os.environ.update(
 from uuid import UUID  # noqa: E402
 
 from prefect.client.orchestration import SyncPrefectClient, get_client  # noqa: E402
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
+from prefect.client.schemas.filters import (  # noqa: E402
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
+    LogFilterName,
+)
 from prefect.deployments import run_deployment  # noqa: E402
 from prefect.states import Cancelling  # noqa: E402
 
@@ -63,6 +71,9 @@ ONE_RUN = "events-daily-metrics/deployed"
 BACKFILL = "events-backfill/deployed"
 TIMEOUT = float(os.environ.get("PREFECT_DEPLOYED_TIMEOUT", "900"))
 POLL_SECONDS = 0.5
+RETRY_LOG = re.compile(r"Task run failed with .* - Retry \d+/\d+ will start")
+TASK_LOGGER, FLOW_LOGGER = "prefect.task_runs", "prefect.flow_runs"
+LOG_BATCH_SECONDS = 2.0  # PREFECT_LOGGING_TO_API_BATCH_INTERVAL's default, in the workers
 
 
 def run_one(input_path: str, output_path: str, date: str | None) -> None:
@@ -107,18 +118,25 @@ def _submit_and_follow(deployment: str, parameters: dict) -> None:
 
 
 def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str):
-    """Poll the flow run and its task runs, print every state change; the final state."""
+    """Poll the flow run and its task runs until the run ends, printing each state change and
+    each retry in the order Prefect recorded them; the final state."""
     deadline = time.monotonic() + TIMEOUT
-    seen: dict[UUID, str] = {}
+    timeline, ended_at = _Timeline(), 0.0
     only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
     while True:
         flow_run = client.read_flow_run(flow_run_id)
         task_runs = client.read_task_runs(flow_run_filter=only_this_run)
-        for task_run in sorted(task_runs, key=lambda run: run.expected_start_time):
-            _report(seen, task_run, f"task {task_run.name}")
-        _report(seen, flow_run, f"flow run {deployment}")
-        if flow_run.state is not None and flow_run.state.is_final():
+        for task_run in task_runs:
+            timeline.state(task_run, f"task {task_run.name}")
+        timeline.state(flow_run, f"flow run {deployment}")
+        names = {run.id: run.name for run in task_runs}
+        logged_to_the_end = _read_retries(client, flow_run_id, names, timeline)
+        ended = flow_run.state is not None and flow_run.state.is_final()
+        if ended and (logged_to_the_end or time.monotonic() > ended_at + LOG_BATCH_SECONDS + 1):
+            timeline.show(everything=True)
             return flow_run.state
+        ended_at = ended_at if ended else time.monotonic()
+        timeline.show(everything=False)
         if time.monotonic() > deadline:
             raise PipelineError(
                 f"flow run {flow_run_id} did not end within {TIMEOUT:.0f} s"
@@ -127,17 +145,55 @@ def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str):
         time.sleep(POLL_SECONDS)
 
 
-def _report(seen: dict, run, what: str) -> None:
-    """One line per new state of `run` (a retry is a new state with a higher run_count)."""
-    if run.state is None or seen.get(run.id) == (run.state.name, run.run_count):
-        return
-    seen[run.id] = (run.state.name, run.run_count)
-    if run.state.name == "AwaitingRetry":
-        _say(f"{what}: attempt {run.run_count} failed, retrying")
-        return
-    attempt = f" (attempt {run.run_count})" if run.run_count > 1 else ""
-    message = f": {run.state.message}" if run.state.is_failed() or run.state.is_crashed() else ""
-    _say(f"{what}: {run.state.name}{attempt}{message}")
+def _read_retries(client: SyncPrefectClient, flow_run_id: UUID, names: dict[UUID, str],
+                  timeline: "_Timeline") -> bool:  # fmt: skip
+    """Add the retries logged so far to `timeline`; whether the flow run's last line ("Finished
+    in state …") is in, after which no line of the run is still on its way."""
+    of_this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]),
+                            name=LogFilterName(any_=[TASK_LOGGER, FLOW_LOGGER]))  # fmt: skip
+    logs = client.read_logs(of_this_run)
+    for log in logs:
+        if log.name == TASK_LOGGER and RETRY_LOG.match(log.message):
+            name = names.get(log.task_run_id) or client.read_task_run(log.task_run_id).name
+            timeline.add(log.id, log.timestamp, f"task {name}: {log.message}")
+    return any(log.name == FLOW_LOGGER and log.message.startswith("Finished in state")
+               for log in logs)  # fmt: skip
+
+
+class _Timeline:
+    """The run's state changes and retries, printed once each in the order of Prefect's own
+    timestamps. A retry's line is Prefect's own, as local mode prints it ("Task run failed
+    with exception: … - Retry 1/2 will start 1 second(s) from now"), from the log the
+    flow-run process sends to the API in batches: a line is held until it is older than a
+    batch, so a retry never shows after the attempt that followed it."""
+
+    HOLD = dt.timedelta(seconds=LOG_BATCH_SECONDS + 1)
+
+    def __init__(self) -> None:
+        self.seen: set = set()
+        self.waiting: list[tuple[dt.datetime, str]] = []
+
+    def add(self, key, when: dt.datetime, line: str) -> None:
+        if key not in self.seen:
+            self.seen.add(key)
+            self.waiting.append((when, line))
+
+    def state(self, run, what: str) -> None:
+        state = run.state
+        if state is None or state.name in ("AwaitingRetry", "Retrying"):
+            return  # the retry's log line says it, with the reason and the delay
+        attempt = f" (attempt {run.run_count})" if run.run_count > 1 else ""
+        failed = state.is_failed() or state.is_crashed()
+        message = f": {state.message}" if failed else ""
+        self.add((run.id, state.name, run.run_count), state.timestamp,
+                 f"{what}: {state.name}{attempt}{message}")  # fmt: skip
+
+    def show(self, everything: bool) -> None:
+        settled = dt.datetime.now(dt.UTC) - self.HOLD
+        self.waiting.sort(key=lambda item: item[0])
+        while self.waiting and (everything or self.waiting[0][0] < settled):
+            when, line = self.waiting.pop(0)
+            print(f"{when.astimezone().strftime('%H:%M:%S')} | {line}", flush=True)
 
 
 def _say(line: str) -> None:

@@ -32,6 +32,21 @@ def test_a_bad_input_ends_in_a_few_lines_with_its_reason(wrapper: str, tmp_path:
     assert len(lines) <= MOST_LINES_PER_FAILURE, "\n".join(lines)
 
 
+def retry_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.search(r"\bretry\b", line, re.IGNORECASE)]
+
+
+def assert_one_retry_line_per_retry(lines: list[str], retries: int) -> None:
+    """§8: each retry is one line giving the step, the attempt, the reason (the injected
+    transient error) and the delay (one second, the events pipeline's retry policy)."""
+    assert len(lines) == retries, "\n".join(lines)
+    for line in lines:
+        assert "aggregate" in line, line
+        assert re.search(r"attempt 1\b|Retry 1/", line), line
+        assert "TransientStepError" in line and "injected transient failure" in line, line
+        assert re.search(r"next attempt in 1 s|will start 1 second", line), line
+
+
 @pytest.mark.parametrize("wrapper", ["prefect", "airflow", "dagster"])
 def test_each_retry_shows_as_one_line_with_its_step_and_attempt(
     wrapper: str, tmp_path: Path
@@ -40,8 +55,16 @@ def test_each_retry_shows_as_one_line_with_its_step_and_attempt(
     retry runs it again, and the console says so once."""
     result = make(wrapper, f"OUTPUT={tmp_path / 'out.parquet'}", env={"ETL_FAIL_ATTEMPTS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
-    retries = [line for line in (result.stdout + result.stderr).splitlines()
-               if re.search(r"\bretry\b", line, re.IGNORECASE)]  # fmt: skip
-    assert len(retries) == 1, "\n".join(retries)
-    assert "aggregate" in retries[0]
-    assert re.search(r"attempt 1\b|Retry 1/", retries[0]), retries[0]
+    assert_one_retry_line_per_retry(retry_lines(result.stdout + result.stderr), 1)
+
+
+@pytest.mark.parametrize("wrapper", ["prefect", "airflow", "dagster"])
+def test_each_retry_of_a_backfill_shows_on_the_console(wrapper: str, tmp_path: Path) -> None:
+    """§8: in a backfill the step fails its first attempt on each date; each retry is one line
+    on the console, wherever the orchestrator runs the tasks (Airflow's scheduler processes)."""
+    result = make(f"backfill-{wrapper}", "START=2024-01-02", "END=2024-01-03",
+                  f"OUTPUT_DIR={tmp_path}", env={"ETL_FAIL_ATTEMPTS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Dagster's backfill is one run for the range, its step retried once for both dates.
+    retries = 1 if wrapper == "dagster" else 2
+    assert_one_retry_line_per_retry(retry_lines(result.stdout + result.stderr), retries)

@@ -6,6 +6,7 @@ import base64
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,12 @@ def stack_stopped_after(services_installed):
     yield
     if not was_up:
         assert make("down").returncode == 0
+
+
+def retry_lines(output: str) -> list[str]:
+    """The console lines that speak of a retry (issue 22: one per retry, with the step, the
+    attempt, the reason and the delay)."""
+    return [line for line in output.splitlines() if re.search(r"\bretry\b", line, re.IGNORECASE)]
 
 
 def settings() -> dict[str, str]:

@@ -28,6 +28,7 @@ from tests.deployed.conftest import (
     http_status,
     orchestrator_record,
     prefect_headers,
+    retry_lines,
     settings,
     stack_processes,
     up,
@@ -93,7 +94,15 @@ def test_retries_happen_in_the_workers_and_prefect_records_three_attempts(api, t
     output = tmp_path / "retried.parquet"
     result = deployed("prefect", f"OUTPUT={output}", env={"ETL_FAIL_ATTEMPTS": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "attempt 1 failed, retrying" in result.stdout
+    # Each retry is one line with the step, the attempt, the reason and the delay (issue 22):
+    # the events pipeline's retry policy is two retries, one second apart (docs/front-door.md).
+    retries = retry_lines(result.stdout)
+    assert len(retries) == 2, result.stdout
+    for attempt, line in enumerate(retries, start=1):
+        assert line.split(" | ", 1)[1].startswith("task aggregate"), line
+        reason = f"TransientStepError('aggregate: injected transient failure on attempt {attempt} "
+        assert reason in line, line
+        assert f"Retry {attempt}/2 will start 1 second(s) from now" in line
     assert_same_parquet(output, truth / "sample.parquet")
     task_runs = api("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id(output)]}}})
     [aggregate] = [run for run in task_runs if run["name"].startswith("aggregate")]
