@@ -58,6 +58,21 @@ def retry_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(r"\bretry\b", line, re.IGNORECASE)]
 
 
+def assert_local_modes_retry_lines(output: str, step: str, limit: str = "") -> None:
+    """ETL_FAIL_ATTEMPTS=2 under the events retry policy (two retries, one second apart:
+    docs/front-door.md): two lines, each the one local mode prints (parity.console), giving
+    the step, the attempt (`limit`: " of 3" where the orchestrator says), the reason and the
+    delay."""
+    retries = retry_lines(output)
+    assert len(retries) == 2, output
+    for attempt, line in enumerate(retries, start=1):
+        assert (
+            f"retry: step '{step}' attempt {attempt}{limit} failed: TransientStepError: "
+            f"aggregate: injected transient failure on attempt {attempt} "
+        ) in line, line
+        assert line.endswith("; next attempt in 1 s"), line
+
+
 def settings() -> dict[str, str]:
     """The running stack's ports and credentials, as `make up` recorded them."""
     lines = STACK_ENV.read_text().splitlines()

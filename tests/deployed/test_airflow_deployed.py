@@ -20,9 +20,9 @@ from tests.deployed.conftest import (
     DATES,
     LOOPBACK,
     airflow_token,
+    assert_local_modes_retry_lines,
     deployed,
     orchestrator_record,
-    retry_lines,
     settings,
     up,
 )
@@ -108,14 +108,7 @@ def test_retries_happen_in_the_workers_and_airflow_records_three_tries(stack, tr
     output = tmp_path / "retried.parquet"
     result = deployed("airflow", f"OUTPUT={output}", env={"ETL_FAIL_ATTEMPTS": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
-    # One line per retry, as in local mode: the step, the attempt of the three allowed (two
-    # retries, one second apart: docs/front-door.md), the reason and the delay.
-    retries = retry_lines(result.stdout)
-    assert len(retries) == 2, result.stdout
-    for attempt, line in enumerate(retries, start=1):
-        assert (f"retry: step 'aggregate' attempt {attempt} of 3 failed: TransientStepError: "
-                f"aggregate: injected transient failure on attempt {attempt} ") in line, line
-        assert line.endswith("; next attempt in 1 s"), line
+    assert_local_modes_retry_lines(result.stdout, "aggregate", " of 3")
     assert_same_parquet(output, truth / "sample.parquet")
     [[tries]] = query(
         "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'aggregate'",

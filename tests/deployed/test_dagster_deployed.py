@@ -18,11 +18,11 @@ import pytest
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
 from tests.deployed.conftest import (
     DATES,
+    assert_local_modes_retry_lines,
     dagster_headers,
     deployed,
     http_status,
     orchestrator_record,
-    retry_lines,
     settings,
     up,
 )
@@ -145,14 +145,7 @@ def test_retries_happen_in_the_run_worker_and_postgres_records_three_attempts(
     result = deployed("dagster", f"OUTPUT={output}", env={"ETL_FAIL_ATTEMPTS": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "step metrics.aggregate: IN_PROGRESS (attempt 2)" in result.stdout
-    # One line per retry, as in local mode: the step, the attempt (Dagster's retry event does
-    # not carry the limit), the reason and the delay (one second: docs/front-door.md).
-    retries = retry_lines(result.stdout)
-    assert len(retries) == 2, result.stdout
-    for attempt, line in enumerate(retries, start=1):
-        assert (f"retry: step 'metrics.aggregate' attempt {attempt} failed: TransientStepError: "
-                f"aggregate: injected transient failure on attempt {attempt} ") in line, line
-        assert line.endswith("; next attempt in 1 s"), line
+    assert_local_modes_retry_lines(result.stdout, "metrics.aggregate")
     assert_same_parquet(output, truth / "sample.parquet")
     assert attempts_in_postgres(run_id(output), "metrics.aggregate") == 3
 
