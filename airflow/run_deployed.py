@@ -36,9 +36,11 @@ from parity import console
 from shared_etl.cli import run_command
 
 PROJECT = Path(__file__).resolve().parent.parent
-STACK_ENV = PROJECT / ".state" / "stack" / "stack.env"
+sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
+from stack import layout, settings  # noqa: E402
+
 DAG_ID = "events_daily_metrics"
-BACKFILL_LOCK = STACK_ENV.parent / f"{DAG_ID}.backfill.lock"
+BACKFILL_LOCK = layout.STATE / f"{DAG_ID}.backfill.lock"
 TASKS = ("prepare", "aggregate")
 ERROR_KEY = "error"  # the XCom a failing task leaves its one-line error under (the DAG file)
 TIMEOUT = float(os.environ.get("AIRFLOW_DEPLOYED_TIMEOUT", "900"))
@@ -53,12 +55,7 @@ class AirflowApi:
     stack's user and password (stack.env, made at `make up`)."""
 
     def __init__(self) -> None:
-        if not STACK_ENV.exists():
-            raise shared_etl.PipelineError(
-                f"the deployed stack is not running ({STACK_ENV} missing): make up"
-            )
-        lines = STACK_ENV.read_text().splitlines()
-        stack = dict(line.split("=", 1) for line in lines if "=" in line)
+        stack = settings.running()
         self.base = f"http://127.0.0.1:{stack['AIRFLOW_PORT']}"
         login = {"username": stack["STACK_AIRFLOW_USER"],
                  "password": stack["STACK_AIRFLOW_PASSWORD"]}  # fmt: skip

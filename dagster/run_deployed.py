@@ -37,7 +37,9 @@ from shared_etl.cli import run_command
 from shared_etl.errors import PipelineError
 
 PROJECT = Path(__file__).resolve().parent.parent
-STACK_ENV = PROJECT / ".state" / "stack" / "stack.env"
+sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
+from stack import settings  # noqa: E402
+
 LOCATION = "events"  # dagster/deployed/workspace.yaml
 REPOSITORY = "__repository__"  # the repository Dagster makes of a module's `defs`
 ONE_RUN_JOB = "events_metrics"
@@ -112,10 +114,7 @@ mutation Cancel($id: String!) { cancelPartitionBackfill(backfillId: $id) { __typ
 
 @functools.cache
 def _stack_settings() -> dict[str, str]:
-    if not STACK_ENV.exists():
-        raise PipelineError(f"the deployed stack is not running ({STACK_ENV} missing): make up")
-    lines = STACK_ENV.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line)
+    return settings.running()
 
 
 def _basic_auth() -> str:

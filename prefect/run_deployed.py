@@ -24,19 +24,10 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-STACK_ENV = PROJECT / ".state" / "stack" / "stack.env"
+sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
+from stack import settings  # noqa: E402
 
-
-def _stack_settings() -> dict[str, str]:
-    if not STACK_ENV.exists():
-        print(f"error: the deployed stack is not running ({STACK_ENV} missing): make up",
-              file=sys.stderr)  # fmt: skip
-        sys.exit(1)
-    lines = STACK_ENV.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line)
-
-
-STACK = _stack_settings()
+STACK = settings.running()
 # Prefect reads its settings at import: talk to the stack's server with its auth string (made
 # at `make up`), keep state in the project.
 os.environ.update(

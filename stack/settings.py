@@ -8,6 +8,7 @@ deployed-mode wrappers and the tests read the same values supervisord was given.
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 from stack import credentials, layout
@@ -70,6 +71,16 @@ def write(values: dict[str, str]) -> None:
     with os.fdopen(fd, "w") as out:
         out.write(text)
     temporary.replace(layout.ENV_FILE)
+
+
+def running() -> dict[str, str]:
+    """The settings of the stack a deployed-mode command talks to (the wrappers' run_deployed.py
+    import this module from the checkout: it needs nothing beyond the standard library). With
+    no stack up, the command ends with one line saying so and what to run."""
+    values = read()
+    if not values:
+        sys.exit(f"error: the deployed stack is not running ({layout.ENV_FILE} missing): make up")
+    return values
 
 
 def read(path: Path = layout.ENV_FILE) -> dict[str, str]:

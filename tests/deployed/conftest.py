@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stack import settings as stack_settings
 from tests.conftest import PROJECT, SAMPLE, carries_session_mark, make, run_reference
 
 DATES = [f"2024-01-0{day}" for day in range(1, 8)]
@@ -75,8 +76,9 @@ def assert_local_modes_retry_lines(output: str, step: str, limit: str = "") -> N
 
 def settings() -> dict[str, str]:
     """The running stack's ports and credentials, as `make up` recorded them."""
-    lines = STACK_ENV.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line)
+    values = stack_settings.read(STACK_ENV)
+    assert values, f"{STACK_ENV} missing: the stack is not up"
+    return values
 
 
 def up() -> str:
