@@ -247,8 +247,16 @@ test: setup
 	$(REFERENCE_PY) -m ruff check .
 	@scripts/test_tiers.sh $(REFERENCE_PY) $(PYTEST_ARGS)
 
-bench: $(VENVS)/reference/.synced
+bench: $(VENVS)/reference/.synced $(VENVS)/datacompy/.synced
 	$(REFERENCE_PY) -m bench $(BENCH_ARGS)
+
+# datacompy, the verdict's peer in make bench, has a lock of its own (bench/datacompy/):
+# datacompy 1.1.0 needs polars<1.45 and pandas<3.1, which the project's pins exclude.
+$(VENVS)/datacompy/.synced: bench/datacompy/pyproject.toml bench/datacompy/uv.lock | $(UV)
+	@echo "setup: .venvs/datacompy from bench/datacompy/uv.lock"
+	@UV_PROJECT_ENVIRONMENT=$(VENVS)/datacompy $(UV) sync --quiet --locked --compile-bytecode \
+		--python $(PYTHON) --project bench/datacompy
+	@touch $@
 
 # The stack's state is under .state/: stop it first, so nothing runs on deleted files.
 clean:

@@ -3,7 +3,9 @@
     python -m bench [--rows 2000000] [--rounds 3] [--suite all|etl|compare]
 
 --suite compare runs bench/compare_bench.py instead (the verdict on pairs of Parquet files,
-with --rows rows a pair); all (the default) runs this benchmark, then that one.
+with --rows rows a pair, against datacompy's engines; its goals are issue 21's, in its own
+docstring); all (the default) runs this benchmark, then that one. `make bench` builds
+datacompy's own environment (.venvs/datacompy, from bench/datacompy/) first.
 
 Contenders, each in a fresh process so that start-up, CPU time and peak RSS are its own:
   pyarrow-read  pyarrow's bare CSV read of the file (the floor: parsing alone);

@@ -20,9 +20,15 @@ Fewer than two sides and no --golden is no verdict (exit 2).
 Writes parity-report.json, .md (fit for a CI job summary), .junit.xml and .html to --report-dir
 (default: the root, else the one folder compared); a report left by an earlier run is
 removed first, so a failed comparison never leaves a verdict behind.
+--mismatches DIR writes every differing and one-sided row as Parquet, one file per output
+and per side compared with the baseline: DIR/<output>.<side>.parquet (e.g.
+DIR/run/metrics.prefect.parquet; files given directly: DIR/<baseline stem>.<other>.parquet),
+with a `mismatch` column (differs, baseline only, other only), the key, and each other
+column of both sides as <name>_baseline and <name>_other (compare/mismatches.py).
 Exit 0 all identical, 1 any mismatch, 2 a usage or input error (a missing path, a file that
 is not a readable Parquet output, a Parquet file in no known layout, two files that would be
-one output, a damaged manifest.json the key depends on), one line each.
+one output, a damaged manifest.json the key depends on, a --mismatches DIR that is a file
+or not writable), one line each.
 """
 
 import argparse
@@ -36,8 +42,18 @@ from compare.discovery import DiscoveryError, Found, discover, discover_files, d
 from compare.html_report import render_html
 from compare.junit import render_junit
 from compare.manifests import ManifestError, events_manifest, library_versions
+from compare.mismatches import (
+    KIND,
+    MismatchesError,
+    mismatch_path,
+    mismatch_table,
+    remove_stale,
+    usable_folder,
+    write_mismatches,
+)
 from compare.parquet_diff import KeyColumnError, NotParquetError, ParquetFacts, explain, read_facts
 from compare.report import render_console, render_markdown
+from compare.row_diff import Mismatched
 from compare.schema_diff import column_pairs
 from compare.tolerance import Tolerances, examine
 
@@ -50,7 +66,8 @@ class InputError(Exception):
     """What the user gave cannot be compared: one line per problem, exit 2."""
 
 
-ERRORS = (InputError, DiscoveryError, NotParquetError, ManifestError, KeyColumnError)
+ERRORS = (InputError, DiscoveryError, NotParquetError, ManifestError, KeyColumnError,
+          MismatchesError)
 
 
 def build_report(
@@ -60,9 +77,13 @@ def build_report(
     key: tuple[str, ...] | None = None,
     layout: str = "events",
     tolerances: Tolerances | None = None,
+    mismatches: Path | None = None,
 ) -> dict:
-    """The verdict on every group; `layout` is events, pipeline or files (given directly)."""
+    """The verdict on every group; `layout` is events, pipeline or files (given directly);
+    with `mismatches`, every differing row is written there too, group by group, while the
+    group's tables are in memory."""
     report_groups = []
+    written: dict[Path, str] = {}  # each mismatch file, and the pair it holds
     for name, members in groups.items():
         facts = {
             wrapper: read_facts(path, key, events=layout == "events" or (
@@ -72,11 +93,22 @@ def build_report(
         baseline = expected[0] if layout == "files" else (
             BASELINE if BASELINE in facts else next(iter(facts)))  # fmt: skip
         labels = (baseline, "other")
-        against = {
-            wrapper: _with_versions(explain(facts[baseline], fact, labels), facts[baseline], fact)
-            for wrapper, fact in facts.items()
-            if wrapper != baseline
-        }
+        against = {}
+        for wrapper, fact in facts.items():
+            if wrapper == baseline:
+                continue
+            result, rows = explain(facts[baseline], fact, labels)
+            against[wrapper] = _with_versions(result, facts[baseline], fact)
+            if mismatches is not None:
+                path = mismatch_path(mismatches, name, wrapper,
+                                     [str(p) for p in members.values()]
+                                     if layout == "files" else None)  # fmt: skip
+                pair = f"{name}: {wrapper} vs {baseline}"
+                if path in written:
+                    raise MismatchesError(f"{path}: the mismatches of {written[path]} and of "
+                                          f"{pair} would be one file")  # fmt: skip
+                written[path] = pair
+                _write_mismatches(against[wrapper], rows, facts[baseline], fact, path)
         if tolerances is not None:  # --stats or a tolerance: per-column statistics
             for wrapper, result in against.items():
                 if result["verdict"] == "rows-differ":
@@ -129,6 +161,22 @@ def build_report(
         report["tolerance"] = {**tolerances.describe(), "warnings": tolerances.warnings(),
                                "verdict": "equal-within-tolerance" if within else "mismatch"}
     return report
+
+
+def _write_mismatches(result: dict, rows: Mismatched | None, baseline: ParquetFacts,
+                      other: ParquetFacts, path: Path) -> None:
+    """Write the pair's differing rows to `path` and name the file in `result`; with none,
+    remove any file an earlier run left there."""
+    if rows is None or not rows.count:  # (a row-order difference alone has no such row)
+        remove_stale(path)
+        return
+    table = mismatch_table(baseline.table, other.table,
+                           column_pairs(baseline.table.schema, other.table.schema), rows,
+                           baseline.grain, (str(baseline.path), str(other.path)))  # fmt: skip
+    write_mismatches(table, path)
+    kinds = table.column(KIND).value_counts().to_pylist()
+    result["mismatches"] = {"path": str(path), "rows": table.num_rows,
+                            **{kind["values"]: kind["counts"] for kind in kinds}}  # fmt: skip
 
 
 def _examine(result: dict, baseline: ParquetFacts, other: ParquetFacts,
@@ -246,7 +294,7 @@ def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
         found = discover_files(args.paths)
         names = list(next(iter(found.groups.values())))
         return build_report(found.groups, None, names, args.key, "files",
-                            _tolerances(args)), []
+                            _tolerances(args), _mismatches(args)), []
     expect = args.expect or list(KNOWN_WRAPPERS)
     if len(expect) < 2 and golden is None:
         raise InputError(f"only {expect[0]} to compare, and no --golden: one side is no verdict "
@@ -264,7 +312,11 @@ def compare(args: argparse.Namespace) -> tuple[dict, list[str]]:
         raise InputError(f"no Parquet outputs of {', '.join(expect)} under "
                          f"{', '.join(map(str, paths))}")  # fmt: skip
     return build_report(found.groups, golden, expect, args.key, args.layout,
-                        _tolerances(args)), notes
+                        _tolerances(args), _mismatches(args)), notes
+
+
+def _mismatches(args: argparse.Namespace) -> Path | None:
+    return usable_folder(args.mismatches) if args.mismatches else None
 
 
 def _tolerances(args: argparse.Namespace) -> Tolerances | None:
@@ -359,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", action="store_true",
                         help="per-column statistics of differing cells (implied by any "
                              "tolerance)")  # fmt: skip
+    parser.add_argument("--mismatches", type=Path, metavar="DIR",
+                        help="write every differing and one-sided row as Parquet to DIR: "
+                             "DIR/<output>.<side>.parquet, a `mismatch` column (differs, "
+                             "baseline only, other only), the key, and each other column as "
+                             "<name>_baseline and <name>_other")  # fmt: skip
     parser.add_argument("--bless", type=Path, metavar="FOLDER",
                         help="record FOLDER's reference outputs as the golden hashes")  # fmt: skip
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from compare.file_diff import file_differences
 from compare.manifests import declared_grain, events_grain
-from compare.row_diff import compare_rows
+from compare.row_diff import Mismatched, compare_rows
 from compare.schema_diff import column_pairs, schema_differences
 
 MAX_DETAILS = 40  # lines per pair of files; the rest is counted, not listed
@@ -77,11 +77,13 @@ def read_facts(
     return ParquetFacts(path=path, sha256=sha256, metadata=metadata, grain=grain)
 
 
-def explain(reference: ParquetFacts, other: ParquetFacts, labels: tuple[str, str]) -> dict:
+def explain(reference: ParquetFacts, other: ParquetFacts,
+            labels: tuple[str, str]) -> tuple[dict, Mismatched | None]:
     """{"verdict": identical | content-equal | schema-differs | order-differs | rows-differ,
-    "details": [...]}; `labels` name the baseline and the other file in the details."""
+    "details": [...]}, and the rows that differ (None when none do), for --mismatches;
+    `labels` name the baseline and the other file in the details."""
     if reference.sha256 == other.sha256:
-        return {"verdict": "identical", "details": []}
+        return {"verdict": "identical", "details": []}, None
     left, right = reference.table, other.table
     schema = schema_differences(left.schema, right.schema, labels)
     grain, why = reference.grain, ""
@@ -104,7 +106,7 @@ def explain(reference: ParquetFacts, other: ParquetFacts, labels: tuple[str, str
     if len(details) > MAX_DETAILS:
         details = [*details[:MAX_DETAILS],
                    f"… and {len(details) - MAX_DETAILS} more difference(s) not listed"]
-    return {"verdict": verdict, "details": details}
+    return {"verdict": verdict, "details": details}, rows.mismatched
 
 
 def _grain(grain: tuple[str, ...] | None) -> str:

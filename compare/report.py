@@ -42,6 +42,9 @@ def _problems(report: dict) -> list[str]:
                 lines.append(f"{where}{wrapper} vs {group['baseline']}: {result['verdict']}")
                 lines.extend(f"    {detail}" for detail in result["details"])
                 lines.extend(f"    {stat_line(entry)}" for entry in result.get("column_stats", []))
+                if "mismatches" in result:
+                    lines.append(f"    mismatches: {result['mismatches']['rows']} row(s) in "
+                                 f"{result['mismatches']['path']}")
                 if "within_tolerance" in result:
                     lines.append(f"    {'within' if result['within_tolerance'] else 'NOT within'}"
                                  f" tolerance")

@@ -7,6 +7,8 @@
 3. With no grain, rows are compared as a multiset (every row counted on both sides), and
    the details say so.
 Samples are the first SAMPLES rows in the baseline's order, shown by `compare.samples`.
+Every differing and one-sided row is kept as positions (`Mismatched`), for `--mismatches`
+(compare.mismatches) to write out without comparing again.
 """
 
 from collections import Counter
@@ -20,7 +22,28 @@ from compare.samples import column_values, show, show_key
 from compare.values import comparable, float_causes, unequal
 
 SAMPLES = 3
+_EMPTY = pa.nulls(0, pa.int64())  # (pa.array would import pandas, half a second, at import)
 ROW_COLUMNS = 8  # columns shown in a sample row of a multiset comparison
+
+
+@dataclass(frozen=True)
+class Mismatched:
+    """Every row that differs, as int64 positions in each table, in the order to write them.
+
+    Keyed: `differs` pairs a baseline row with the other side's row of the same key (every
+    pair the join made, a repeated key included) where a compared cell differs; `left_only`
+    and `right_only` are the rows whose key the other side lacks (a null key never matches).
+    As a multiset: no pairs; a row held n more times on one side is n positions of its first
+    copy there."""
+
+    keyed: bool
+    differs: tuple[pa.Array, pa.Array]
+    left_only: pa.Array
+    right_only: pa.Array
+
+    @property
+    def count(self) -> int:
+        return len(self.differs[0]) + len(self.left_only) + len(self.right_only)
 
 
 @dataclass(frozen=True)
@@ -28,6 +51,7 @@ class RowComparison:
     equal: bool  # every compared cell equal, in the same order
     order_only: bool  # the same rows, in another order
     details: list[str]
+    mismatched: Mismatched | None = None  # None when equal
 
 
 def compare_rows(
@@ -131,19 +155,30 @@ def _keyed(left, right, pairs, key_pairs, grain, labels, masks) -> RowComparison
             shown = _keys(table, columns, only.to_pylist()[:SAMPLES])
             details.append(f"{len(only)} row(s) {label} only, e.g. {', '.join(shown)}")
     cells = []
-    names = _labels(left.column_names)
+    names = column_labels(left.column_names)
+    differing = None  # per matched pair, whether any compared cell differs
     for pair in pairs:
         if pair in key_pairs:
             continue
-        cells += _cell_differences(left, right, pair, names[pair[0]], key_columns[0],
-                                   matched_left, matched_right, masks)  # fmt: skip
+        lines, mask = _cell_differences(left, right, pair, names[pair[0]], key_columns[0],
+                                        matched_left, matched_right, masks)  # fmt: skip
+        cells += lines
+        if lines:
+            differing = mask if differing is None else pc.or_(differing, mask)
     details += cells
+    at = _EMPTY if differing is None else pc.cast(pc.indices_nonzero(_flat(differing)),
+                                                   pa.int64())  # fmt: skip
+    differs = ((at, at) if matched_left is None else
+               (_flat(matched_left).take(at), _flat(matched_right).take(at)))  # fmt: skip
+    mismatched = Mismatched(keyed=True, differs=differs, left_only=left_only,
+                            right_only=right_only)  # fmt: skip
     reordered = "" if identity or repeated else _reordering(
         left, key_columns[0], matched_left, matched_right, labels)  # fmt: skip
     if reordered:
         details.append(reordered)
     order_only = bool(reordered) and not (cells or repeated or len(left_only) or len(right_only))
-    return RowComparison(equal=False, order_only=order_only, details=details)
+    return RowComparison(equal=False, order_only=order_only, details=details,
+                         mismatched=mismatched)  # fmt: skip
 
 
 def _key_problems(table, keys, columns, label) -> list[str]:
@@ -223,6 +258,8 @@ def _join(left_keys, right_keys) -> pa.Table:
 
 
 def _cell_differences(left, right, pair, name, key_columns, rows_left, rows_right, masks):
+    """The line naming a column's differing cells (none when equal), and its mask over the
+    rows paired (row i with row i when `rows_left` is None)."""
     i, j = pair
     if rows_left is None:
         ours, theirs, mask = left.column(i), right.column(j), masks[pair]
@@ -231,7 +268,7 @@ def _cell_differences(left, right, pair, name, key_columns, rows_left, rows_righ
         mask = unequal(comparable(ours), comparable(theirs))
     count = _sum(mask)
     if not count:
-        return []
+        return [], mask
     positions = pc.indices_nonzero(_flat(mask)).slice(0, SAMPLES).to_pylist()
     at_left = positions if rows_left is None else rows_left.take(positions).to_pylist()
     at_right = positions if rows_right is None else rows_right.take(positions).to_pylist()
@@ -240,7 +277,7 @@ def _cell_differences(left, right, pair, name, key_columns, rows_left, rows_righ
     samples = "; ".join(f"{key}: {show(x)} vs {show(y)}"
                         for key, x, y in zip(keys, a, b, strict=True))  # fmt: skip
     causes = float_causes(ours, theirs, mask)
-    return [f"column {name}: {count} cell(s) differ{causes}, e.g. {samples}"]
+    return [f"column {name}: {count} cell(s) differ{causes}, e.g. {samples}"], mask
 
 
 def _reordering(left, key_columns, rows_left, rows_right, labels) -> str:
@@ -276,18 +313,24 @@ def _multiset(left, right, pairs, labels, reason, masks) -> RowComparison:
     counted = both.group_by(names, use_threads=False).aggregate(
         [("l", "sum"), ("r", "sum"), ("li", "min"), ("ri", "min")]
     )
+    only = []  # per side, the positions of its extra copies
     for label, table, ours, theirs, first, columns in (
         (labels[0], left, "l_sum", "r_sum", "li_min", [i for i, _ in pairs]),
         (labels[1], right, "r_sum", "l_sum", "ri_min", [j for _, j in pairs]),
     ):
-        more = counted.filter(pc.greater(counted[ours], counted[theirs]))
+        more = counted.filter(pc.greater(counted[ours], counted[theirs])).sort_by(first)
+        extra = pc.subtract(more[ours], more[theirs])
+        only.append(pa.array(np.repeat(_flat(more[first]).to_numpy(),
+                                       _flat(extra).to_numpy()), pa.int64()))  # fmt: skip
         if more.num_rows:
-            extra = _sum(pc.subtract(more[ours], more[theirs]))
-            rows = more.sort_by(first)[first].slice(0, SAMPLES).to_pylist()
+            rows = more[first].slice(0, SAMPLES).to_pylist()
             shown = "; ".join(_rows(table, columns, rows))
-            details.append(f"{extra} row(s) {label} only, e.g. {shown}")
+            details.append(f"{len(only[-1])} row(s) {label} only, e.g. {shown}")
     if len(details) > 1:
-        return RowComparison(equal=False, order_only=False, details=details)
+        mismatched = Mismatched(keyed=False, differs=(_EMPTY, _EMPTY), left_only=only[0],
+                                right_only=only[1])  # fmt: skip
+        return RowComparison(equal=False, order_only=False, details=details,
+                             mismatched=mismatched)  # fmt: skip
     at = min(pc.indices_nonzero(_flat(mask))[0].as_py() for mask in masks.values() if _any(mask))
     details.append(f"the same rows in another order: the first that differs is row {at}")
     return RowComparison(equal=False, order_only=True, details=details)
@@ -302,13 +345,13 @@ def _rows(table: pa.Table, columns: list[int], rows: list[int]) -> list[str]:
     shown = columns[:ROW_COLUMNS]
     values = [column_values(table.column(c), rows) for c in shown]
     more = ", …" if len(columns) > ROW_COLUMNS else ""
-    names = _labels(table.column_names)
+    names = column_labels(table.column_names)
     return ["(" + ", ".join(f"{names[c]}={show(value[n])}"
                             for c, value in zip(shown, values, strict=True)) + more + ")"
             for n in range(len(rows))]  # fmt: skip
 
 
-def _labels(names: list[str]) -> list[str]:
+def column_labels(names: list[str]) -> list[str]:
     """Each column's name, with its position where the name is repeated."""
     counts = Counter(names)
     return [name if counts[name] == 1 else f"{name} (column {index + 1})"
