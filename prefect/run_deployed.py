@@ -95,7 +95,7 @@ def _submit_and_follow(deployment: str, parameters: dict) -> None:
         deployment, parameters=parameters, job_variables=job_variables, timeout=0,
         as_subflow=False, tags=["make"],
     )  # fmt: skip
-    url = f"http://127.0.0.1:{STACK['PREFECT_PORT']}/runs/flow-run/{flow_run.id}"
+    url = f"http://127.0.0.1:{STACK['PREFECT_PORT']}/v2/runs/flow-run/{flow_run.id}"
     _say(f"submitted {deployment} as flow run {flow_run.id} ({url})")
     with get_client(sync_client=True) as client:
         try:

@@ -28,7 +28,8 @@ SUPERVISORD_CONF = PROJECT / "stack" / "supervisord.conf"
 SUPERVISORD_PID = STATE / "supervisord.pid"
 SUPERVISOR_SOCKET = STATE / "supervisor.sock"
 
-# PostgreSQL refuses to run as root: as root, its cluster belongs to this system user.
+# PostgreSQL refuses to run as root: as root, its cluster belongs to this system user, and
+# Redis and Dagster's login proxy (nginx), which need no root either, run as it too.
 PG_OS_USER_FOR_ROOT = "postgres"
 
 
@@ -60,7 +61,8 @@ def _newest_postgres_bindir() -> str | None:
 
 
 def pg_os_user() -> pwd.struct_passwd:
-    """The system user PostgreSQL runs as: yourself, or `postgres` when you are root."""
+    """The system user PostgreSQL, Redis and nginx run as: yourself, or `postgres` when you
+    are root (supervisord's `user=` switches to it)."""
     if os.getuid() != 0:
         return pwd.getpwuid(os.getuid())
     try:
@@ -70,3 +72,11 @@ def pg_os_user() -> pwd.struct_passwd:
             f"running as root needs the system user `{PG_OS_USER_FOR_ROOT}` for PostgreSQL: "
             "`apt-get install postgresql` creates it"
         ) from None
+
+
+def give_to_service_user(path: os.PathLike) -> None:
+    """Make `path` the service user's (pg_os_user) if it is not yet: what a service running
+    as that user reads or writes (as root; otherwise that user is you, and it is yours)."""
+    owner = pg_os_user()
+    if os.stat(path).st_uid != owner.pw_uid:
+        os.chown(path, owner.pw_uid, owner.pw_gid)

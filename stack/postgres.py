@@ -58,12 +58,10 @@ def _as_owner() -> dict:
 
 
 def _own(path: os.PathLike) -> None:
-    owner = layout.pg_os_user()
-    if os.stat(path).st_uid != owner.pw_uid:
-        os.chown(path, owner.pw_uid, owner.pw_gid)
+    if os.stat(path).st_uid != layout.pg_os_user().pw_uid:
         for root, dirs, files in os.walk(path):
             for name in [root, *(os.path.join(root, entry) for entry in dirs + files)]:
-                os.chown(name, owner.pw_uid, owner.pw_gid)
+                layout.give_to_service_user(name)
 
 
 def wait_ready(

@@ -2,7 +2,9 @@
 
 The password (`requirepass`) is in a 0600 config file rather than on the command line,
 because every user can read a process's command line in /proc; redis-cli gets it from
-REDISCLI_AUTH, not `-a`, for the same reason.
+REDISCLI_AUTH, not `-a`, for the same reason. Redis needs no root: when `make up` runs as
+root it runs as PostgreSQL's system user (supervisord.conf), so its 0700 folder and its
+0600 config belong to that user.
 """
 
 import os
@@ -33,7 +35,9 @@ def write_config(values: dict[str, str], path: Path = CONFIG) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(config_text(values))
+    layout.give_to_service_user(temporary)
     temporary.replace(path)
+    layout.give_to_service_user(path.parent)  # Redis's working directory
 
 
 def cli(redis_cli: Path, values: dict[str, str], *command: str, password: str | None = None):

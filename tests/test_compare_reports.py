@@ -1,15 +1,8 @@
 """compare's JUnit XML and HTML reports: written beside parity-report.json, counted and
 escaped as the comparison found, and rendered by a real browser (headless Chromium)."""
 
-import contextlib
 import json
-import os
-import signal
-import struct
-import subprocess
-import time
 import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,12 +14,11 @@ from compare.junit import render_junit
 from compare.report import MAX_BYTES
 from parity.files import write_parquet
 from shared_etl.contract import METRICS_SCHEMA
-from tests import test_compare
+from tests import browser, test_compare
 from tests.test_compare import compare
 
 # test_compare's fixtures: its reference outputs, and a copy of them as prefect's
 reference_files, outputs = test_compare.reference_files, test_compare.outputs
-CHROMIUM = Path("/usr/bin/chromium")
 MALICIOUS = "<script>alert('x')</script>&"
 
 
@@ -149,96 +141,7 @@ def test_the_html_stays_bounded_for_many_outputs_and_problems():
     assert "more line(s) not shown: see parity-report.json" in page
 
 
-def _png(path: Path) -> tuple[int, int, list[bytes]]:
-    """Width, height and the unfiltered pixel rows of an 8-bit RGB(A) PNG, chunk by chunk."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    position, idat, header = 8, b"", None
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        body = data[position + 8 : position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
-        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        position += 12 + length
-    assert header, "no IHDR"
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, header
-    pixel = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * pixel
-    assert len(raw) == height * (stride + 1)
-    rows, previous = [], bytes(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        rows.append(previous := _unfilter(kind, line, previous, pixel))
-    return width, height, rows
-
-
-def _unfilter(kind: int, line: bytearray, above: bytes, pixel: int) -> bytes:
-    if kind == 0:
-        return bytes(line)
-    if kind == 2:
-        return bytes((a + b) & 0xFF for a, b in zip(line, above, strict=True))
-    for i in range(len(line)):
-        left = line[i - pixel] if i >= pixel else 0
-        up, corner = above[i], above[i - pixel] if i >= pixel else 0
-        if kind == 1:
-            predicted = left
-        elif kind == 3:
-            predicted = (left + up) // 2
-        else:  # 4, Paeth
-            guess = left + up - corner
-            near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up),
-                       (abs(guess - corner), 2, corner))  # fmt: skip
-            predicted = near[2]
-        line[i] = (line[i] + predicted) & 0xFF
-    return bytes(line)
-
-
-def _run(command: list[str], state: Path) -> str:
-    """Run `command` in a process group of its own, with a timeout; then kill whatever is
-    left of it (a browser's helpers: its group, and any that left the group but name its
-    `state` folder, like a crash handler) and check that nothing survives."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)  # fmt: skip
-    try:
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    # SIGKILL is sure, not instant, and a helper may still be forking as the group dies:
-    # kill whatever is found until nothing is left.
-    deadline = time.monotonic() + 20
-    while (left := _survivors(process.pid, state)) and time.monotonic() < deadline:
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-    assert not left, f"chromium processes survived: {left}"
-    assert process.returncode == 0, stderr
-    return stdout
-
-
-def _survivors(group: int, state: Path) -> list[int]:
-    """Live (not zombie) processes in `group`, or whose command line names `state`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:  # after the parenthesised command: state, ppid, pgrp
-            status, _, pgrp = (proc / "stat").read_text().rpartition(")")[2].split()[:3]
-            line = (proc / "cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue
-        if status not in "ZX" and (int(pgrp) == group or str(state).encode() in line):
-            found.append(int(proc.name))
-    return found
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+@pytest.mark.skipif(not browser.CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
 def test_headless_chromium_renders_the_verdict(outputs, tmp_path):
     _change_one_cell(outputs, "country", MALICIOUS)
     report_dir = tmp_path / "report"
@@ -246,13 +149,11 @@ def test_headless_chromium_renders_the_verdict(outputs, tmp_path):
     page = (report_dir / "parity-report.html").resolve().as_uri()
     shot = tmp_path / "shot.png"
     state = tmp_path / "chromium"
-    browser = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-               f"--user-data-dir={state}", "--window-size=1200,800"]  # fmt: skip
-    dom = _run([*browser, "--dump-dom", page], state)
+    dom = browser.run(["--dump-dom", page], state)
     assert "VERDICT: MISMATCH: see below (2 outputs compared)" in dom
     assert "<script>alert" not in dom and "&lt;script&gt;alert" in dom
-    _run([*browser, f"--screenshot={shot}", page], state)
-    width, height, rows = _png(shot)
-    assert (width, height) == (1200, 800)
+    browser.run([f"--screenshot={shot}", page], state)
+    width, height, rows = browser.png_pixels(shot)
+    assert (width, height) == browser.SIZE
     assert len({value for row in rows for value in set(row)}) > 1, "a blank screenshot"
     assert len(set(rows)) > 1, "every row the same: nothing drawn"

@@ -11,9 +11,12 @@ STACK_DAGSTER_PASSWORD in stack.env) and passes it on to the socket, WebSockets 
 `/api/health` and Airflow's `/api/v2/monitor/health`.
 
 This writes, at each `make up`, nginx.conf and the password file (apache2-utils' htpasswd,
-the password on its stdin, never its command line), both 0600, in that 0700 folder. nginx's
-workers run as you (when you are root, `user` says so; otherwise nginx cannot switch), since
-only you can open the folder with the socket.
+the password on its stdin, never its command line), both 0600, in that 0700 folder. nginx
+needs no root: supervisord runs it as the stack's service user (STACK_PG_OS_USER: PostgreSQL's
+`postgres` when `make up` runs as root, else you), so the folder and both files are that
+user's. The webserver's socket in it is uvicorn's (mode 0666), so only that user and root
+reach it. The folder is `.state/stack/dagster-web`, beside `dagster/` rather than in it: the
+code server's socket in `dagster/` stays yours alone.
 """
 
 import os
@@ -29,17 +32,16 @@ INSTALL = "apt-get install nginx-light apache2-utils"
 
 def folder(state: str) -> Path:
     """Where the webserver's socket, the proxy's config and the password file live."""
-    return Path(state) / "dagster" / "web"
+    return Path(state) / "dagster-web"
 
 
-def nginx_conf(web: Path, port: str, worker_user: str | None) -> str:
-    user = f"user {worker_user};\n" if worker_user else ""
+def nginx_conf(web: Path, port: str) -> str:
     temporaries = "".join(
         f"    {kind}_temp_path {web / 'tmp' / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""# Written by dagster/deployed/proxy.py at `make up`; rewritten each time.
-{user}daemon off;
+daemon off;
 worker_processes 1;
 pid {web / "nginx.pid"};
 error_log stderr warn;
@@ -78,6 +80,13 @@ def _write_private(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
+def _give_to(user: pwd.struct_passwd, *paths: Path) -> None:
+    """What nginx reads and writes, made its user's (a no-op when that user is you)."""
+    for path in paths:
+        if path.stat().st_uid != user.pw_uid:
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+
 def main() -> int:
     if not Path(NGINX).exists() or not shutil.which(HTPASSWD):
         print(f"nginx or htpasswd not found (Dagster's login proxy): {INSTALL}", file=sys.stderr)
@@ -85,15 +94,19 @@ def main() -> int:
     web = folder(os.environ["STACK_STATE"])
     web.mkdir(mode=0o700, parents=True, exist_ok=True)
     web.chmod(0o700)
-    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (web / "tmp" / kind).mkdir(mode=0o700, parents=True, exist_ok=True)
-    owner = pwd.getpwuid(os.getuid()).pw_name if os.getuid() == 0 else None
-    _write_private(web / "nginx.conf", nginx_conf(web, os.environ["DAGSTER_PORT"], owner))
+    temporaries = [
+        web / "tmp" / kind for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    ]
+    for path in temporaries:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_private(web / "nginx.conf", nginx_conf(web, os.environ["DAGSTER_PORT"]))
     hashed = subprocess.run(
         [HTPASSWD, "-niB", os.environ["STACK_DAGSTER_USER"]],
         input=os.environ["STACK_DAGSTER_PASSWORD"], capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     _write_private(web / "htpasswd", hashed)
+    service = pwd.getpwnam(os.environ["STACK_PG_OS_USER"])
+    _give_to(service, web, web / "tmp", *temporaries, web / "nginx.conf", web / "htpasswd")
     print(f"wrote {web / 'nginx.conf'} and {web / 'htpasswd'}")
     return 0
 
