@@ -4,7 +4,6 @@ Parquet, one file per output and compared side, sorted by the key, written atomi
 Every input is built by hand with pyarrow and every expected row is written out by hand:
 none is computed by the code under test."""
 
-import json
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import compare.mismatches
-from compare.__main__ import main
+from tests.test_compare_adversarial import run as run_compare
 
 
 def write(path: Path, table: pa.Table) -> Path:
@@ -23,16 +22,9 @@ def write(path: Path, table: pa.Table) -> Path:
 
 
 def run(capsys, *args: str | Path) -> tuple[int, str, dict | None]:
-    """parity-compare ARGS in this process, its reports under the first path's folder."""
-    first = Path(args[0])
-    report_dir = (first.parent if first.is_file() else first) / "report"
-    code = main([*map(str, args), "--report-dir", str(report_dir)])
-    captured = capsys.readouterr()
-    text = captured.out + captured.err
-    assert "Traceback" not in text
-    report_file = report_dir / "parity-report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else None
-    return code, text, report
+    """parity-compare ARGS in this process (the adversarial table's runner), without its
+    report folder."""
+    return run_compare(capsys, *args)[:3]
 
 
 def rows(path: Path) -> list[dict]:
