@@ -55,6 +55,7 @@ from parity.cli import run_command  # noqa: E402
 from parity.declaration import Parameter, Pipeline  # noqa: E402
 from parity.errors import DeclarationError, PipelineError, is_retryable  # noqa: E402
 from parity.execution import publish_run, run_step, step_failure  # noqa: E402
+from parity.faults import attempt_in_run  # noqa: E402
 from parity.staging import run_folder  # noqa: E402
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
@@ -88,7 +89,7 @@ def build_dag(pipeline: Pipeline) -> "DAG":
                 if name in (conf.get("reuse") or {}):  # a backfill's shared step, already run
                     return conf["reuse"][name]
                 return run_step(pipeline, name, values, handles, conf["staging_dir"],
-                                attempt=context["ti"].try_number)  # fmt: skip
+                                attempt=_attempt(context))  # fmt: skip
 
             return guarded(work)
 
@@ -143,13 +144,20 @@ def _remember_failure(context) -> None:
         failures.append((context["ti"].task_id, context["exception"]))
 
 
+def _attempt(context) -> int:
+    """The try within this run of the task: a re-run task instance's `try_number` counts on."""
+    task_instance = context["ti"]
+    return attempt_in_run(task_instance.try_number, task_instance.max_tries,
+                          context["task"].retries)  # fmt: skip
+
+
 def _announce_retry(context) -> None:
     """One console line per retry: the step, the attempt that failed, why, and the delay."""
     task_instance, declared, error = context["ti"], context["task"], context.get("exception")
     cause = error.__cause__ or error if error is not None else None
     reason = f"{type(cause).__name__}: {cause}" if cause is not None else "no error recorded"
     delay = declared.retry_delay.total_seconds() if declared.retry_delay else 0
-    console.announce(console.retry_line(task_instance.task_id, task_instance.try_number, reason,
+    console.announce(console.retry_line(task_instance.task_id, _attempt(context), reason,
                                         delay, attempts=declared.retries + 1))  # fmt: skip
 
 

@@ -140,10 +140,17 @@ def backfill_progress(backfill_id: int) -> tuple[bool, dict[str, str]]:
         return backfill is not None and backfill.completed_at is not None, states
 
 
-def retry_lines(logs: Path, backfill_id: int) -> list[tuple[str, str]]:
+def task_logs(logs: Path, dag_id: str) -> set[Path]:
+    """The DAG's task log files: one per attempt of each task of each run."""
+    return set((logs / f"dag_id={dag_id}").glob("run_id=*/task_id=*/attempt=*.log"))
+
+
+def retry_lines(logs: Path, backfill_id: int, older: set[Path]) -> list[tuple[str, str]]:
     """(date, line) for each retry line (the DAG's on_retry_callback's, logged by
-    parity.console) in the task logs of the backfill's runs, oldest first. A backfill's tasks
-    run in the scheduler's processes, whose output goes only to those logs."""
+    parity.console) in the task logs of the backfill's runs, oldest first, leaving out the
+    `older` logs: a backfill that reprocesses a date reuses its run, earlier attempts' logs
+    included. A backfill's tasks run in the scheduler's processes, whose output goes only to
+    those logs."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -153,7 +160,7 @@ def retry_lines(logs: Path, backfill_id: int) -> list[tuple[str, str]]:
     found = []
     for (dag_id, run_id), day in days.items():
         run_logs = logs / f"dag_id={dag_id}" / f"run_id={run_id}"
-        for path in run_logs.glob("task_id=*/attempt=*.log"):
+        for path in sorted(set(run_logs.glob("task_id=*/attempt=*.log")) - older):
             for text in path.read_text(errors="replace").splitlines():
                 if f'"{console.CONSOLE_LOGGER}"' in text:
                     entry = json.loads(text)

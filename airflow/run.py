@@ -86,6 +86,7 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
     with dag_state.dag_lock(HOME, DAG_ID, exclusive=True, holder="airflow backfill"):
         _airflow(["dags", "reserialize"], environment)
         before = dag_state.newest_backfill_id(DAG_ID)
+        older_logs = dag_state.task_logs(HOME / "logs", DAG_ID)
         # Created before the scheduler starts: on SQLite, under load, the CLI's inserts and a
         # starting scheduler's writes can lock each other out ("database is locked").
         conf = json.dumps({"input_path": input_path, "output_dir": output_dir})
@@ -101,7 +102,7 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
         _airflow(["dags", "unpause", DAG_ID], environment)
         try:
             with _services(environment) as watchdog:
-                states = _wait_for_backfill(backfill_id, watchdog)
+                states = _wait_for_backfill(backfill_id, watchdog, older_logs)
         finally:
             # Under the exclusive lock no other run needs the DAG unpaused.
             _airflow(["dags", "pause", DAG_ID], environment)
@@ -234,9 +235,12 @@ def _wait_for_api(port: str, watchdog: subprocess.Popen, timeout: float = 120) -
     )
 
 
-def _wait_for_backfill(backfill_id: int, watchdog: subprocess.Popen) -> dict[str, str]:
+def _wait_for_backfill(
+    backfill_id: int, watchdog: subprocess.Popen, older_logs: set[Path]
+) -> dict[str, str]:
     """Poll this backfill's own runs until the scheduler closes it, printing each change of
-    state and each retry; bounded by BACKFILL_TIMEOUT_SECONDS."""
+    state and each retry of its own (not in `older_logs`); bounded by
+    BACKFILL_TIMEOUT_SECONDS."""
     deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
     shown: dict[str, str] = {}
     retries_shown: set[tuple[str, str]] = set()
@@ -245,7 +249,7 @@ def _wait_for_backfill(backfill_id: int, watchdog: subprocess.Popen) -> dict[str
         for day, state in sorted(states.items()):
             if shown.get(day) != state:
                 print(f"airflow backfill id {backfill_id}, {day}: {state}", flush=True)
-        for day, line in dag_state.retry_lines(HOME / "logs", backfill_id):
+        for day, line in dag_state.retry_lines(HOME / "logs", backfill_id, older_logs):
             if (day, line) not in retries_shown:
                 retries_shown.add((day, line))
                 print(f"airflow backfill id {backfill_id}, {day}: {line}", flush=True)

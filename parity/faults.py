@@ -28,3 +28,11 @@ def fail_first_attempts(step: str, attempt: int, variable: str) -> None:
         raise TransientStepError(
             f"{step}: injected transient failure on attempt {attempt} ({variable}={failures})"
         )
+
+
+def attempt_in_run(try_number: int, max_tries: int, retries: int) -> int:
+    """The attempt (1, 2, ...) of a step within the current run of it, for an orchestrator
+    whose try count goes on across re-runs: a cleared or reprocessed Airflow task instance
+    keeps counting `try_number` and raises `max_tries` to it plus `retries`, so its first try
+    of this run is `max_tries - retries + 1` (Airflow's own task_runner reckons so too)."""
+    return try_number - (max_tries - retries)

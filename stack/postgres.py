@@ -58,10 +58,12 @@ def _as_owner() -> dict:
 
 
 def _own(path: os.PathLike) -> None:
+    """Give `path` (a file, or a folder and all it holds) to the cluster's owner."""
     if os.stat(path).st_uid != layout.pg_os_user().pw_uid:
+        layout.give_to_service_user(path)  # os.walk yields nothing for a file
         for root, dirs, files in os.walk(path):
-            for name in [root, *(os.path.join(root, entry) for entry in dirs + files)]:
-                layout.give_to_service_user(name)
+            for entry in dirs + files:
+                layout.give_to_service_user(os.path.join(root, entry))
 
 
 def wait_ready(

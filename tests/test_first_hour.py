@@ -58,13 +58,27 @@ def test_each_retry_shows_as_one_line_with_its_step_and_attempt(
     assert_one_retry_line_per_retry(retry_lines(result.stdout + result.stderr), 1)
 
 
+def backfill(wrapper: str, output_dir: Path, fail_attempts: str = "0") -> str:
+    result = make(f"backfill-{wrapper}", "START=2024-01-02", "END=2024-01-03",
+                  f"OUTPUT_DIR={output_dir}", env={"ETL_FAIL_ATTEMPTS": fail_attempts})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("wrapper", ["prefect", "airflow", "dagster"])
 def test_each_retry_of_a_backfill_shows_on_the_console(wrapper: str, tmp_path: Path) -> None:
     """§8: in a backfill the step fails its first attempt on each date; each retry is one line
     on the console, wherever the orchestrator runs the tasks (Airflow's scheduler processes)."""
-    result = make(f"backfill-{wrapper}", "START=2024-01-02", "END=2024-01-03",
-                  f"OUTPUT_DIR={tmp_path}", env={"ETL_FAIL_ATTEMPTS": "1"})  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
     # Dagster's backfill is one run for the range, its step retried once for both dates.
     retries = 1 if wrapper == "dagster" else 2
-    assert_one_retry_line_per_retry(retry_lines(result.stdout + result.stderr), retries)
+    assert_one_retry_line_per_retry(retry_lines(backfill(wrapper, tmp_path, "1")), retries)
+
+
+def test_a_backfill_of_dates_backfilled_before_shows_its_own_retries_only(tmp_path: Path) -> None:
+    """Airflow reprocesses a date backfilled before in the same DAG run, whose task instances
+    count their tries on (3, 4, ...) beside the earlier tries' logs: the injected fault still
+    fails this backfill's first try of each date, and the console shows this backfill's
+    retries, none of an earlier one's."""
+    backfill("airflow", tmp_path / "before")
+    assert_one_retry_line_per_retry(retry_lines(backfill("airflow", tmp_path / "faults", "1")), 2)
+    assert retry_lines(backfill("airflow", tmp_path / "after")) == []

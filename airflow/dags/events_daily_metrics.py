@@ -5,7 +5,8 @@ passes through XCom. Parameters are DAG `params` (typed `Param`s), overridable b
 conf. The date window is the `date` param, or, for a run that a backfill created, the run's
 logical date (output `output_dir/<date>.parquet`). Retries are Airflow's own (`retries`,
 `retry_delay`); a deterministic failure (bad input) raises AirflowFailException so it is not
-retried; the attempt handed to shared_etl is the task instance's `try_number`.
+retried; the attempt handed to shared_etl is the try within this run of the task (a
+backfill that reprocesses a date clears its task instances, whose `try_number` counts on).
 
 Run it with `airflow/run.py` (`make airflow`, `make backfill-airflow`), which also sets the
 project's AIRFLOW_HOME, or with Airflow's own `airflow dags test` / `airflow backfill create`.
@@ -21,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
 from parity import console
+from parity.faults import attempt_in_run
 from parity.staging import LOCK_NAME
 
 RETRIES = 2
@@ -84,8 +86,14 @@ def announce_retry(context) -> None:
     delay = context["task"].retry_delay
     reason = f"{type(error).__name__}: {error}" if error is not None else "no error recorded"
     console.announce(console.retry_line(
-        task_instance.task_id, task_instance.try_number, reason,
+        task_instance.task_id, _attempt(context), reason,
         delay.total_seconds() if delay else 0, attempts=context["task"].retries + 1))  # fmt: skip
+
+
+def _attempt(context) -> int:
+    task_instance = context["ti"]
+    return attempt_in_run(task_instance.try_number, task_instance.max_tries,
+                          context["task"].retries)  # fmt: skip
 
 
 def _step(run, *args, **kwargs):
@@ -138,7 +146,7 @@ def events_daily_metrics():
             shared_etl.prepare,
             context["params"]["input_path"],
             staging,
-            attempt=context["ti"].try_number,
+            attempt=_attempt(context),
         )
         print(
             f"prepare: {prepared.records_read} records read: {prepared.kept} kept, "
@@ -160,7 +168,7 @@ def events_daily_metrics():
             shared_etl.PreparedRun.from_dict(prepared),
             output_path,
             date=date,
-            attempt=context["ti"].try_number,
+            attempt=_attempt(context),
             orchestrator={
                 "name": "airflow",
                 "version": _airflow_version(),
