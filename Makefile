@@ -62,7 +62,12 @@ PYTHON ?= python3
 VENVS := $(CURDIR)/.venvs
 STATE := $(CURDIR)/.state
 UV := $(VENVS)/tools/bin/uv
-ENVIRONMENTS := reference prefect airflow dagster stack
+# The wrappers, from the one registry (parity/registry.py reads the same file for Python).
+WRAPPERS := $(strip $(file <parity/wrappers.txt))
+ifeq ($(WRAPPERS),)
+$(error parity/wrappers.txt: no wrappers listed (the registry: one wrapper name a line))
+endif
+ENVIRONMENTS := $(WRAPPERS) stack
 
 # Every run keeps its files inside the project: staging here, orchestrator state beside it.
 export ETL_STAGING_ROOT := $(STATE)/staging
@@ -120,7 +125,6 @@ pipeline_args = "$(PIPELINE)" $(if $(PARAMS),--params "$$PARAMS")
 
 # Every wrapper takes the same flags, so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
-WRAPPERS := reference prefect dagster airflow
 RUN_reference := $(REFERENCE_PY) -m shared_etl
 RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
 RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py

@@ -66,7 +66,8 @@ declare -A DOCKERFILES=(
     [airflow]=airflow/Dockerfile
     [dagster]=dagster/Dockerfile
 )
-IMAGES=(reference prefect dagster airflow)
+# One image per wrapper of the registry (parity/wrappers.txt, one name a line).
+mapfile -t IMAGES < "$PROJECT/parity/wrappers.txt"
 image_tag() { echo "parity-harness/$1"; }
 
 # What docker-compose.yml runs: every wrapper on the sample, and its backfill of these dates.

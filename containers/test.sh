@@ -147,19 +147,18 @@ cp "$SAMPLE" "$work/compose/data/"
 export HOST_UID HOST_GID
 HOST_UID=$(id -u)
 HOST_GID=$(id -g)
-# A compose that does not wait for `service_completed_successfully` would run compare here.
-cat > "$work/compose/failing-service.yml" <<'EOF'
-services:
-  reference: {command: [python, -c, "raise SystemExit(3)"]}
-  reference-backfill: {command: [python, -c, "pass"]}
-  prefect: {command: [python, -c, "pass"]}
-  prefect-backfill: {command: [python, -c, "pass"]}
-  dagster: {command: [python, -c, "pass"]}
-  dagster-backfill: {command: [python, -c, "pass"]}
-  airflow: {command: [python, -c, "pass"]}
-  airflow-backfill: {command: [python, -c, "pass"]}
-  compare: {command: [python, -c, "open('output/compare-ran', 'w')"]}
-EOF
+# A compose that does not wait for `service_completed_successfully` would run compare here:
+# the first wrapper's run fails, every other service passes.
+{
+    echo "services:"
+    for name in "${IMAGES[@]}"; do
+        code=pass
+        [[ $name == "${IMAGES[0]}" ]] && code="raise SystemExit(3)"
+        echo "  $name: {command: [python, -c, \"$code\"]}"
+        echo "  $name-backfill: {command: [python, -c, \"pass\"]}"
+    done
+    echo "  compare: {command: [python, -c, \"open('output/compare-ran', 'w')\"]}"
+} > "$work/compose/failing-service.yml"
 compose_up=1
 if compose -f docker-compose.yml -f failing-service.yml run --rm compare \
     > "$logs/compose-failing-service.log" 2>&1; then

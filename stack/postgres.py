@@ -11,10 +11,13 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from parity.registry import ORCHESTRATORS
 from stack import layout
 from stack.errors import StackError
 
-DATABASES = ("prefect", "airflow", "dagster")
+# One database per orchestrator of the registry (the stack runs from the checkout, where
+# `parity` imports with the standard library alone).
+DATABASES = ORCHESTRATORS
 
 
 def ensure_cluster(binaries: layout.Binaries, values: dict[str, str]) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from parity import registry
+from parity.registry import ORCHESTRATORS
 from tests.conftest import PROJECT, SAMPLE, make, make_variable, run_reference
 
 COMPOSE = PROJECT / "docker-compose.yml"
@@ -223,7 +225,7 @@ def golden_outputs(tmp_path_factory) -> Path:
                        str(output / "backfill" / "reference")]):  # fmt: skip
         result = run_reference("--input-path", str(SAMPLE), *arguments)
         assert result.returncode == 0, result.stderr
-    for wrapper in ("prefect", "dagster", "airflow"):
+    for wrapper in ORCHESTRATORS:
         for path in output.glob("reference_output.*"):
             shutil.copy2(path, output / path.name.replace("reference", wrapper))
         shutil.copytree(output / "backfill" / "reference", output / "backfill" / wrapper)
@@ -294,6 +296,8 @@ def test_the_host_check_names_a_missing_run_and_a_manifest_without_the_project_v
 def test_docker_all_without_an_engine_leaves_output_alone(tmp_path):
     """Issue 12 item 17: the engine is checked before any file is touched."""
     shutil.copy2(PROJECT / "Makefile", tmp_path)
+    (tmp_path / "parity").mkdir()
+    shutil.copy2(registry.REGISTRY, tmp_path / "parity")  # what make and the scripts read
     shutil.copytree(CONTAINERS, tmp_path / "containers",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     output = tmp_path / "output"

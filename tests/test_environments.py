@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from parity.registry import WRAPPERS
 from tests.conftest import PROJECT
 
-ENVIRONMENTS = ["reference", "prefect", "airflow", "dagster"]
+ENVIRONMENTS = list(WRAPPERS)  # one environment per wrapper of the registry
 WRITERS = ["pyarrow", "pandas", "numpy", "python-dateutil"]
 PROBE = (
     "import json, platform; from importlib.metadata import version; "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from parity.registry import ORCHESTRATORS, WRAPPERS
 from tests.conftest import make
 
 pytestmark = pytest.mark.orchestrators
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.orchestrators
 MOST_LINES_PER_FAILURE = 9
 
 
-@pytest.mark.parametrize("wrapper", ["reference", "prefect", "airflow", "dagster"])
+@pytest.mark.parametrize("wrapper", WRAPPERS)
 def test_a_bad_input_ends_in_a_few_lines_with_its_reason(wrapper: str, tmp_path: Path) -> None:
     """§1: a missing required column stops the run with a message naming the file; §8: one
     line on stderr, a non-zero status. The traceback is in the full log, not on the console."""
@@ -47,7 +48,7 @@ def assert_one_retry_line_per_retry(lines: list[str], retries: int) -> None:
         assert re.search(r"next attempt in 1 s|will start 1 second", line), line
 
 
-@pytest.mark.parametrize("wrapper", ["prefect", "airflow", "dagster"])
+@pytest.mark.parametrize("wrapper", ORCHESTRATORS)
 def test_each_retry_shows_as_one_line_with_its_step_and_attempt(
     wrapper: str, tmp_path: Path
 ) -> None:
@@ -65,7 +66,7 @@ def backfill(wrapper: str, output_dir: Path, fail_attempts: str = "0") -> str:
     return result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("wrapper", ["prefect", "dagster"])
+@pytest.mark.parametrize("wrapper", [name for name in ORCHESTRATORS if name != "airflow"])
 def test_each_retry_of_a_backfill_shows_on_the_console(wrapper: str, tmp_path: Path) -> None:
     """§8: in a backfill the step fails its first attempt on each date; each retry is one line
     on the console (Airflow's: the next test)."""

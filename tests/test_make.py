@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from parity.files import write_parquet
+from parity.registry import WRAPPERS
 from shared_etl.contract import METRICS_SCHEMA
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, read_table, run_reference
 
@@ -54,7 +55,7 @@ def spaced(tmp_path) -> Path:
 def four_wrappers(folder: Path, reference_run: Path) -> Path:
     """`folder` as `make all` leaves it for single runs: the same files under every wrapper."""
     folder.mkdir(parents=True, exist_ok=True)
-    for wrapper in ("reference", "prefect", "dagster", "airflow"):
+    for wrapper in WRAPPERS:
         for suffix in (".parquet", ".rejects.parquet"):
             source = reference_run.with_name(f"reference_output{suffix}")
             shutil.copyfile(source, folder / f"{wrapper}_output{suffix}")

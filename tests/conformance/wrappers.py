@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from parity import registry
 from tests.conftest import PROJECT, carries_session_mark
 
 STATE = PROJECT / ".state"
@@ -71,14 +72,22 @@ class Wrapper:
         return self.entry.exists()
 
 
-WRAPPERS = [
-    Wrapper("reference", PROJECT / "shared_etl" / "__main__.py", 2, None, None, None),
-    Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts, STATE / "prefect"),
-    Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, 2,
-            _airflow_attempts, STATE / "airflow"),
-    Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, 2, _dagster_attempts,
-            STATE / "dagster"),
-]  # fmt: skip
+# What the suite knows of each wrapper of the registry, in the registry's order: a wrapper the
+# registry lists and this table does not (or the reverse) fails at collection, by name.
+_KNOWN = {
+    "reference": Wrapper("reference", PROJECT / "shared_etl" / "__main__.py", 2, None, None, None),
+    "prefect": Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts,
+                       STATE / "prefect"),
+    "airflow": Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, 2,
+                       _airflow_attempts, STATE / "airflow"),
+    "dagster": Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, 2, _dagster_attempts,
+                       STATE / "dagster"),
+}  # fmt: skip
+assert sorted(_KNOWN) == sorted(registry.WRAPPERS), (
+    f"tests/conformance/wrappers.py knows {sorted(_KNOWN)}, the registry lists "
+    f"{sorted(registry.WRAPPERS)} ({registry.REGISTRY})"
+)
+WRAPPERS = [_KNOWN[name] for name in registry.WRAPPERS]
 
 
 def read_manifest(output: Path) -> dict:

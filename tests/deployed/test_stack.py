@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from parity.registry import ORCHESTRATORS
 from tests.conftest import PROJECT, make
 from tests.deployed.conftest import (
     STATE,
@@ -62,7 +63,7 @@ def test_postgres_holds_a_database_per_orchestrator(cold_up):
         capture_output=True, text=True, check=True,
         env={"PGPASSWORD": values["STACK_PG_PASSWORD"], "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert {"prefect", "airflow", "dagster"} <= set(query.stdout.split())
+    assert set(ORCHESTRATORS) <= set(query.stdout.split())
 
 
 def test_redis_answers_ping_with_the_stacks_password(cold_up):
