@@ -220,7 +220,7 @@ new-pipeline: $(VENVS)/reference/.synced
 	@$(REFERENCE_PY) scripts/new_pipeline.py --name "$(NAME)" --dir "$(or $(DIR),.)" --make "$(MAKE)"
 
 # Containers, with docker or podman (CONTAINER_ENGINE=docker|podman, detected when unset);
-# PYTHON_IMAGE=... builds the images on another base than the Dockerfiles' python image.
+# PYTHON_IMAGE=... builds the images on another base than the Dockerfile's python image.
 CONTAINER_ENGINE ?=
 PYTHON_IMAGE ?=
 CONTAINERS := CONTAINER_ENGINE=$(CONTAINER_ENGINE) PYTHON_IMAGE=$(PYTHON_IMAGE)

@@ -59,15 +59,10 @@ podman_settings() {
     export CONTAINERS_CONF=$conf
 }
 
-# The four images, by name: the Dockerfile each is built from (from the repository root).
-declare -A DOCKERFILES=(
-    [reference]=Dockerfile
-    [prefect]=prefect/Dockerfile
-    [airflow]=airflow/Dockerfile
-    [dagster]=dagster/Dockerfile
-)
-# One image per wrapper of the registry (parity/wrappers.txt, one name a line).
+# One image per wrapper of the registry (parity/wrappers.txt, one name a line), each built
+# from the one Dockerfile and the repository root with --build-arg WRAPPER=<name>.
 mapfile -t IMAGES < "$PROJECT/parity/wrappers.txt"
+DOCKERFILE=Dockerfile
 image_tag() { echo "parity-harness/$1"; }
 
 # What docker-compose.yml runs: every wrapper on the sample, and its backfill of these dates.

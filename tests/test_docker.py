@@ -1,11 +1,12 @@
 """The images, the compose file and the container tooling, checked without running a container.
 
 `make containers-test` (containers/test.sh, run in CI) builds the images and runs them and
-the compose file for real; these are the quick checks that need no engine: hadolint on every
-Dockerfile, each image's install held to the lock `make setup` installs, the compose file
-held to the make targets it mirrors, the container test held to the compose file, the host
-check of container outputs shown to pass golden bytes and to fail a changed one, and
-`make docker-all` shown to leave output/ alone when there is no engine.
+the compose file for real; these are the quick checks that need no engine: hadolint on the
+one Dockerfile, each image's install (as its build argument WRAPPER makes it) held to the lock
+`make setup` installs, the compose file held to the make targets it mirrors, the container
+test held to the compose file, the host check of container outputs shown to pass golden bytes
+and to fail a changed one, and `make docker-all` shown to leave output/ alone when there is
+no engine.
 """
 
 import json
@@ -29,12 +30,10 @@ from tests.conftest import PROJECT, SAMPLE, make, make_variable, run_reference
 
 COMPOSE = PROJECT / "docker-compose.yml"
 CONTAINERS = PROJECT / "containers"
-DOCKERFILES = {
-    "reference": PROJECT / "Dockerfile",
-    "prefect": PROJECT / "prefect" / "Dockerfile",
-    "airflow": PROJECT / "airflow" / "Dockerfile",
-    "dagster": PROJECT / "dagster" / "Dockerfile",
-}
+# Every image is built from the one Dockerfile, from the repository root; its build argument
+# WRAPPER names the wrapper (containers/build.sh and docker-compose.yml give it).
+DOCKERFILE = PROJECT / "Dockerfile"
+BUILD_ARGS = {name: {"WRAPPER": name} for name in registry.WRAPPERS}
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,13 @@ class Image:
     cmd: list[str]
 
 
+@dataclass
+class Stage:
+    base: str  # an image, or an earlier stage's name
+    values: dict[str, str]  # the build arguments it declares, as the build gives them
+    steps: list[tuple[str, str]]
+
+
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments): comments dropped first (as Docker does: a comment never
     continues), then continuation lines joined."""
@@ -63,32 +69,102 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     ]
 
 
-def read_image(dockerfile: Path) -> Image:
-    arguments, syncs, stages = {}, [], []
+# Docker's own substitution in FROM, COPY, ENV, WORKDIR...: $NAME, ${NAME}, ${NAME:-word}
+# (word when NAME is unset or empty) and ${NAME:+word} (word when NAME is set and not empty).
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """`text` with the build arguments in `values` replaced; any other name (an ENV's $PATH)
+    is left as written, as the image's own environment will give it."""
+
+    def replace(match: re.Match) -> str:
+        name, operator, word = match[1] or match[4], match[2], match[3]
+        if name not in values:
+            return match[0]
+        value = values[name]
+        if operator == "-":
+            return value or word
+        if operator == "+":
+            return word if value else ""
+        return value
+
+    return _VARIABLE.sub(replace, text)
+
+
+def uv_syncs(script: str, values: dict[str, str]) -> list[list[str]]:
+    """The arguments of each `uv sync` a RUN makes, found by running it as Docker does
+    (`/bin/sh -c`, the stage's build arguments in the environment) with a stub for `uv`."""
+    stub = 'uv() { [ "$1" = sync ] && shift && printf "%s\\037" "$@" && printf "\\036"; }; '
+    result = subprocess.run(["sh", "-c", stub + script], capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], **values}, check=True)  # fmt: skip
+    return [sync.split("\x1f")[:-1] for sync in result.stdout.split("\x1e")[:-1]]
+
+
+def read_image(dockerfile: Path, build_args: dict[str, str]) -> Image:
+    """The image `docker build --build-arg NAME=VALUE...` makes of `dockerfile`: its last
+    stage, on top of the stages it is built FROM, with the build arguments given."""
+    arguments, header, stages = {}, {}, {}
+    stage: Stage | None = None
     for instruction, rest in instructions(dockerfile):
-        if instruction == "ARG" and "=" in rest:
-            name, value = rest.split("=", 1)
-            arguments[name] = value
+        if instruction == "ARG":
+            name, has_default, default = rest.partition("=")
+            if has_default:
+                arguments[name] = default
+            if stage is None:  # before the first FROM: what FROM lines may use
+                header[name] = build_args.get(name, default)
+            else:  # in a stage: given, else its default here, else the header's value
+                stage.values[name] = build_args.get(name, default if has_default
+                                                    else header.get(name, ""))  # fmt: skip
         elif instruction == "FROM":
-            stages.append([])
-        elif stages:
-            stages[-1].append((instruction, rest))
-        if instruction == "RUN" and re.match(r"(\S+=\S+ )*uv sync ", rest):
-            syncs.append(shlex.split(rest.split("uv sync ", 1)[1]))
+            base, *name = re.split(r"\s+as\s+", substitute(rest, header), flags=re.IGNORECASE)
+            stage = Stage(base.strip(), {}, [])
+            stages[name[0].strip() if name else f"stage {len(stages)}"] = stage
+        else:
+            stage.steps.append((instruction, rest))
+
+    def lineage(stage: Stage) -> list[Stage]:
+        return [*lineage(stages[stage.base]), stage] if stage.base in stages else [stage]
+
+    def made_of(stage: Stage) -> set[int]:
+        """The stages an image is made of: its lineage, and what those copy --from."""
+        found = {id(each) for each in lineage(stage)}
+        for each in lineage(stage):
+            for instruction, rest in each.steps:
+                if instruction == "COPY" and rest.startswith("--from="):
+                    found |= made_of(stages[rest.split()[0].removeprefix("--from=")])
+        return found
+
+    final = list(stages.values())[-1]
+    syncs = [
+        sync
+        for each in stages.values()
+        if id(each) in made_of(final)
+        for instruction, rest in each.steps
+        if instruction == "RUN" and "uv sync " in rest
+        for sync in uv_syncs(rest, each.values)
+    ]
     workdir, copies, environment, user, cmd = "/", [], {}, "root", []
-    for instruction, rest in stages[-1]:
-        if instruction == "WORKDIR":
-            workdir = rest
-        elif instruction == "COPY" and not rest.startswith("--from"):
-            source, target = rest.split()
-            copies.append((source, target))
-        elif instruction == "ENV":
-            environment.update(pair.split("=", 1) for pair in shlex.split(rest))
-        elif instruction == "USER":
-            user = rest
-        elif instruction == "CMD":
-            cmd = json.loads(rest)
+    for each in lineage(final):
+        for instruction, rest in each.steps:
+            rest = rest if instruction in ("RUN", "CMD") else substitute(rest, each.values)
+            if instruction == "WORKDIR":
+                workdir = rest
+            elif instruction == "COPY" and not rest.startswith("--from"):
+                source, target = rest.split()
+                copies.append((source, target))
+            elif instruction == "ENV":
+                environment.update(pair.split("=", 1) for pair in shlex.split(rest))
+            elif instruction == "USER":
+                user = rest
+            elif instruction == "CMD":
+                cmd = json.loads(rest)
     return Image(arguments, syncs, workdir, copies, environment, user, cmd)
+
+
+def image(name: str) -> Image:
+    """A wrapper's image, as containers/build.sh builds it."""
+    return read_image(DOCKERFILE, BUILD_ARGS[name])
 
 
 def services() -> dict[str, dict]:
@@ -96,14 +172,15 @@ def services() -> dict[str, dict]:
 
 
 def image_of(service: dict) -> str:
-    """The environment name of the Dockerfile a service builds."""
-    dockerfile = PROJECT / service["build"]["context"] / service["build"]["dockerfile"]
-    (name,) = [name for name, path in DOCKERFILES.items() if path == dockerfile]
+    """The wrapper whose image a service builds: the one Dockerfile, with its build argument."""
+    build = service["build"]
+    assert PROJECT / build["context"] / build.get("dockerfile", "Dockerfile") == DOCKERFILE
+    (name,) = [name for name, args in BUILD_ARGS.items() if args == build.get("args", {})]
     return name
 
 
 def command_of(service: dict) -> list[str]:
-    return service.get("command") or read_image(DOCKERFILES[image_of(service)]).cmd
+    return service.get("command") or image(image_of(service)).cmd
 
 
 def make_command(*arguments: str) -> list[str]:
@@ -117,9 +194,26 @@ def make_command(*arguments: str) -> list[str]:
     return ["python", *rest]
 
 
-@pytest.mark.parametrize("name", DOCKERFILES)
-def test_hadolint_passes_and_every_ignored_rule_is_explained(name):
-    dockerfile = DOCKERFILES[name]
+def test_one_dockerfile_builds_every_image():
+    """What the images share is written once: no other Dockerfile in the repository."""
+    folders = [
+        folder
+        for folder in PROJECT.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name != "output"
+    ]
+    found = [path for folder in folders for path in folder.rglob("*")
+             if path.name in ("Dockerfile", "Containerfile")]  # fmt: skip
+    assert found == []
+    assert DOCKERFILE.is_file()
+
+
+def test_the_default_build_is_the_reference_image():
+    """`docker build -t parity-harness/reference .`, with no build argument."""
+    assert read_image(DOCKERFILE, {}) == image("reference")
+
+
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE], ids=lambda path: path.name)
+def test_hadolint_passes_and_every_ignored_rule_is_explained(dockerfile):
     result = subprocess.run(
         [str(Path(sys.executable).with_name("hadolint")), "--no-color", str(dockerfile)],
         capture_output=True,
@@ -136,12 +230,12 @@ def test_hadolint_passes_and_every_ignored_rule_is_explained(name):
             )
 
 
-@pytest.mark.parametrize("name", DOCKERFILES)
+@pytest.mark.parametrize("name", registry.WRAPPERS)
 def test_each_image_installs_the_project_from_the_lock_make_setup_installs(name):
-    image = read_image(DOCKERFILES[name])
-    assert image.arguments["UV_VERSION"] == make_variable("UV_VERSION")
-    assert image.syncs, "no uv sync in the build stage"
-    for sync in image.syncs:
+    built = image(name)
+    assert built.arguments["UV_VERSION"] == make_variable("UV_VERSION")
+    assert built.syncs, "no uv sync in the build stage"
+    for sync in built.syncs:
         assert "--locked" in sync and "--no-default-groups" in sync  # no test or bench tools
         extras = [value for flag, value in pairwise(sync) if flag == "--extra"]
         if name == "reference":
@@ -151,17 +245,17 @@ def test_each_image_installs_the_project_from_the_lock_make_setup_installs(name)
             assert extras == [name]
     # The project itself is installed, not only its dependencies: every manifest asks for its
     # version. Not editable, so the image runs the one copy it installed.
-    assert "--no-install-project" not in image.syncs[-1]
-    assert "--no-editable" in image.syncs[-1]
-    assert not any(source.startswith("shared_etl") for source, _ in image.copies)
+    assert "--no-install-project" not in built.syncs[-1]
+    assert "--no-editable" in built.syncs[-1]
+    assert not any(source.startswith("shared_etl") for source, _ in built.copies)
     # The same Python minor as the local environments (their pyarrow wheels are per minor).
     local = subprocess.run(
         [str(PROJECT / ".venvs" / name / "bin" / "python"), "-c",
          "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    assert image.arguments["PYTHON_IMAGE"].startswith(f"python:{local}."), image.arguments
-    assert image.user not in ("root", "0"), "the image must not run as root"
+    assert built.arguments["PYTHON_IMAGE"].startswith(f"python:{local}."), built.arguments
+    assert built.user not in ("root", "0"), "the image must not run as root"
 
 
 def test_the_compose_file_runs_every_make_target_then_compare():
@@ -176,7 +270,7 @@ def test_the_compose_file_runs_every_make_target_then_compare():
             service = found[name]
             assert image_of(service) == wrapper
             assert service["build"]["context"] == "."
-            workdir = read_image(DOCKERFILES[wrapper]).workdir
+            workdir = image(wrapper).workdir
             assert service["volumes"] == [f"./data:{workdir}/data:ro", f"./output:{workdir}/output"]
             assert command_of(service) == make_command(*target, f"INPUT={make_variable('SAMPLE')}")
     compare = found["compare"]
