@@ -17,47 +17,33 @@ import os
 import signal
 import subprocess
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# Airflow reads its settings when it is imported: airflow_env.py sets them (for this module an
+# Airflow of its own, in .state/airflow-pipelines), so it comes first, from this folder.
+sys.path.insert(0, str(Path(__file__).parent))
+import airflow_env  # isort: split
+
+import dag_state
+
+from parity import console
+from parity.binding import from_json, to_json
+from parity.cli import run_command
+from parity.declaration import Parameter, Pipeline
+from parity.errors import DeclarationError, PipelineError, is_retryable
+from parity.execution import publish_run, run_step, step_failure
+from parity.faults import attempt_in_run
+from parity.staging import run_folder
+
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-PROJECT = Path(__file__).resolve().parent.parent
-HOME = PROJECT / ".state" / "airflow-pipelines"
-PIPELINE_VARIABLE = "PARITY_PIPELINE"
-# Airflow reads its settings at import: set them first. Run as a command, its home and DAG
-# folder are this adapter's own (the events DAG keeps .state/airflow); imported by the DAG
-# file in another Airflow process, it leaves that process's settings alone.
-for _name, _value in {
-    "AIRFLOW_HOME": str(HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "pipeline_dags"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-}.items():
-    if __name__ == "__main__" and _name in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"):
-        os.environ[_name] = _value
-    else:
-        os.environ.setdefault(_name, _value)
-# Airflow's in-process execution API imports starlette's test client, which warns on stderr.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-sys.path.insert(0, str(Path(__file__).parent))
 sys.modules.setdefault("adapter", sys.modules[__name__])  # the DAG file imports this module
-
-import dag_state  # noqa: E402
-
-from parity import console  # noqa: E402
-from parity.binding import from_json, to_json  # noqa: E402
-from parity.cli import run_command  # noqa: E402
-from parity.declaration import Parameter, Pipeline  # noqa: E402
-from parity.errors import DeclarationError, PipelineError, is_retryable  # noqa: E402
-from parity.execution import publish_run, run_step, step_failure  # noqa: E402
-from parity.faults import attempt_in_run  # noqa: E402
-from parity.staging import run_folder  # noqa: E402
-
+HOME = airflow_env.PIPELINES_HOME
+PIPELINE_VARIABLE = "PARITY_PIPELINE"
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
 # (task_id, exception) of each task that failed for good, as Airflow's failure callback saw it.
 failures: list[tuple[str, BaseException]] = []

@@ -23,37 +23,25 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-STATE = PROJECT / ".state"
-HOME = STATE / "airflow"
+# Airflow reads its settings when it is imported: airflow_env.py sets them (for this command:
+# the events DAG's Airflow, in .state/airflow), so it comes first.
+import airflow_env  # isort: split
+
+sys.path.insert(0, str(Path(__file__).parent / "dags"))  # the events DAG's module
+import dag_state
+import events_daily_metrics as dag_module
+import service_watchdog
+from airflow.sdk.exceptions import AirflowFailException
+
+import shared_etl
+from parity import console
+from shared_etl.cli import run_command
+
+STATE, HOME = airflow_env.STATE, airflow_env.EVENTS_HOME
 DAG_ID = "events_daily_metrics"
 BACKFILL_TIMEOUT_SECONDS = 600
-
-# Airflow reads its settings at import: state in the project, no examples, quiet logs.
-for _name, _value in {
-    "AIRFLOW_HOME": str(HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "dags"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    "ETL_STAGING_ROOT": str(STATE / "staging"),
-}.items():
-    os.environ.setdefault(_name, _value)
-
-# Airflow's in-process execution API imports starlette's test client, which warns on stderr.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-sys.path.insert(0, str(Path(__file__).parent / "dags"))
-
-import dag_state  # noqa: E402
-import events_daily_metrics as dag_module  # noqa: E402
-import service_watchdog  # noqa: E402
-from airflow.sdk.exceptions import AirflowFailException  # noqa: E402
-
-import shared_etl  # noqa: E402
-from parity import console  # noqa: E402
-from shared_etl.cli import run_command  # noqa: E402
 
 
 def run_one(input_path: str, output_path: str, date: str | None) -> None:

@@ -35,9 +35,9 @@ import shared_etl
 from parity import console
 from shared_etl.cli import run_command
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
-from stack import layout, settings  # noqa: E402
+# stack/settings.py, from the checkout (after what is installed)
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from stack import layout, settings
 
 DAG_ID = "events_daily_metrics"
 BACKFILL_LOCK = layout.STATE / f"{DAG_ID}.backfill.lock"

@@ -24,23 +24,22 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr
 from pathlib import Path
 
-STATE = Path(__file__).resolve().parent.parent / ".state"
-os.environ.setdefault("DAGSTER_HOME", str(STATE / "dagster"))
-os.environ.setdefault("ETL_STAGING_ROOT", str(STATE / "staging"))
-
+# Dagster's settings (dagster_env.py) come first; this folder first on the path, for them and
+# for definitions.py, however this file is loaded (`python`, `dagster dev -f`, a test's spec).
 sys.path.insert(0, str(Path(__file__).parent))
+from dagster_env import STATE  # isort: split
 
-import pydantic  # noqa: E402
-from definitions import run_config as log_config  # noqa: E402
-from definitions import stdout_console  # noqa: E402
+import pydantic
+from definitions import run_config as log_config
+from definitions import stdout_console
 
-import dagster as dg  # noqa: E402
-from parity import Pipeline, PipelineError, UsageError, console, is_retryable  # noqa: E402
-from parity.binding import from_json, to_json  # noqa: E402
-from parity.cli import run_command  # noqa: E402
-from parity.errors import MachineFaultError  # noqa: E402
-from parity.execution import publish_run, run_step, step_failure  # noqa: E402
-from parity.staging import run_folder  # noqa: E402
+import dagster as dg
+from parity import Pipeline, PipelineError, UsageError, console, is_retryable
+from parity.binding import from_json, to_json
+from parity.cli import run_command
+from parity.errors import MachineFaultError
+from parity.execution import publish_run, run_step, step_failure
+from parity.staging import run_folder
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 DAYS = dg.DailyPartitionsDefinition(start_date="2000-01-01", end_offset=3650)

@@ -37,18 +37,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-STATE = PROJECT / ".state"
-os.environ.setdefault("DAGSTER_HOME", str(STATE / "dagster"))
-os.environ.setdefault("ETL_STAGING_ROOT", str(STATE / "staging"))
+# Dagster's settings (dagster_env.py) come first. Dagster loads this file without its folder on
+# the path (`dagster ... -f`, the deployed code server): it is added, after what is installed.
+sys.path.append(str(Path(__file__).parent))
+from dagster_env import STATE  # isort: split
 
-import dagster as dg  # noqa: E402
-import parity.errors as parity_errors  # noqa: E402
-import shared_etl  # noqa: E402
-import shared_etl.errors as shared_etl_errors  # noqa: E402
-from parity import console  # noqa: E402
-from shared_etl.cli import run_command  # noqa: E402
-from shared_etl.errors import MachineFaultError  # noqa: E402
+import dagster as dg
+import parity.errors as parity_errors
+import shared_etl
+import shared_etl.errors as shared_etl_errors
+from parity import console
+from shared_etl.cli import run_command
+from shared_etl.errors import MachineFaultError
 
 # BackfillPolicy is marked beta in 1.13; the single-run backfill is the documented idiom.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)

@@ -36,9 +36,9 @@ from parity import console
 from shared_etl.cli import run_command
 from shared_etl.errors import PipelineError
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
-from stack import settings  # noqa: E402
+# stack/settings.py, from the checkout (after what is installed)
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from stack import settings
 
 LOCATION = "events"  # dagster/deployed/workspace.yaml
 REPOSITORY = "__repository__"  # the repository Dagster makes of a module's `defs`

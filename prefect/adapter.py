@@ -14,41 +14,26 @@ small handles pass through Prefect. State lives under .state/prefect, never in $
 
 import datetime as dt
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-STATE = PROJECT / ".state"
+# Prefect reads its settings when it is imported: prefect_env.py sets them, so it comes first.
+import prefect_env  # isort: split
 
-# Prefect reads its settings at import: state and logs in the project, no telemetry, loopback.
-for _name, _value in {
-    "PREFECT_HOME": str(STATE / "prefect"),
-    "PREFECT_LOGGING_CONFIG_PATH": str(Path(__file__).with_name("logging.yml")),
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "NO_PROXY": "127.0.0.1,localhost",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "ETL_STAGING_ROOT": str(STATE / "staging"),
-}.items():
-    os.environ.setdefault(_name, _value)
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+from prefect.cache_policies import NO_CACHE
+from prefect.flows import Flow
+from prefect.runtime import flow_run, task_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
-import logging  # noqa: E402
-
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.flows import Flow  # noqa: E402
-from prefect.runtime import flow_run, task_run  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
-
-import prefect  # noqa: E402
-from parity import DeclarationError, Pipeline, PipelineError, is_retryable  # noqa: E402
-from parity.binding import from_json, to_json  # noqa: E402
-from parity.cli import run_command  # noqa: E402
-from parity.execution import publish_run, run_step, step_failure  # noqa: E402
-from parity.staging import run_folder  # noqa: E402
-from prefect import flow, task  # noqa: E402
+import prefect
+from parity import DeclarationError, Pipeline, PipelineError, is_retryable
+from parity.binding import from_json, to_json
+from parity.cli import run_command
+from parity.execution import publish_run, run_step, step_failure
+from parity.staging import run_folder
+from prefect import flow, task
 
 
 def _retryable(task, run, state) -> bool:

@@ -11,56 +11,41 @@ shared_etl is Prefect's `task_run.run_count`. Data moves between tasks as files 
 run-scoped staging folder; only a small JSON-able handle passes through Prefect.
 """
 
+import ctypes
+import fcntl
+import logging
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
-PROJECT = Path(__file__).resolve().parent.parent
-STATE = PROJECT / ".state"
+# Prefect reads its settings when it is imported: prefect_env.py sets them, so it comes first.
+import prefect_env  # isort: split
 
-# Prefect reads its settings at import: state and logs in the project, no telemetry, loopback.
-for _name, _value in {
-    "PREFECT_HOME": str(STATE / "prefect"),
-    "PREFECT_LOGGING_CONFIG_PATH": str(Path(__file__).with_name("logging.yml")),
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "NO_PROXY": "127.0.0.1,localhost",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "ETL_STAGING_ROOT": str(STATE / "staging"),
-}.items():
-    os.environ.setdefault(_name, _value)
-# Prefect creates its home without parents: on a fresh clone .state/ does not exist yet.
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-
-import ctypes  # noqa: E402
-import fcntl  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager, suppress  # noqa: E402
-from functools import partial  # noqa: E402
-from unittest import mock  # noqa: E402
-
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.client.orchestration import get_client  # noqa: E402
-from prefect.exceptions import ObjectNotFound  # noqa: E402
-from prefect.logging import get_run_logger  # noqa: E402
-from prefect.runtime import flow_run, task_run  # noqa: E402
-from prefect.server.api.server import SubprocessASGIServer  # noqa: E402
-from prefect.settings import (  # noqa: E402
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run, task_run
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_HOME,
     PREFECT_SERVER_EPHEMERAL_ENABLED,
 )
-from prefect.states import Crashed  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from prefect.states import Crashed
+from prefect.task_runners import ThreadPoolTaskRunner
 
-import prefect  # noqa: E402
-import shared_etl  # noqa: E402
-from parity import console  # noqa: E402
-from prefect import flow, task, unmapped  # noqa: E402
-from shared_etl.cli import run_command  # noqa: E402
+import prefect
+import shared_etl
+from parity import console
+from prefect import flow, task, unmapped
+from shared_etl.cli import run_command
 
 RETRIES = 2
 RETRY_DELAY_SECONDS = 1

@@ -21,42 +21,26 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
+from uuid import UUID
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.append(str(PROJECT))  # stack/settings.py, from the checkout (after what is installed)
-from stack import settings  # noqa: E402
+# Prefect reads its settings when it is imported: prefect_env.py sets them (for this command:
+# the stack's server, with its auth string), so it comes first.
+from prefect_env import STACK  # isort: split
 
-STACK = settings.running()
-# Prefect reads its settings at import: talk to the stack's server with its auth string (made
-# at `make up`), keep state in the project.
-os.environ.update(
-    {
-        "PREFECT_API_URL": f"http://127.0.0.1:{STACK['PREFECT_PORT']}/api",
-        "PREFECT_API_AUTH_STRING": STACK["STACK_PREFECT_API_AUTH"],
-        "PREFECT_HOME": str(PROJECT / ".state" / "stack" / "prefect"),
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "DO_NOT_TRACK": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-)
-
-from uuid import UUID  # noqa: E402
-
-from prefect.client.orchestration import SyncPrefectClient, get_client  # noqa: E402
-from prefect.client.schemas.filters import (  # noqa: E402
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
     LogFilter,
     LogFilterFlowRunId,
     LogFilterName,
 )
-from prefect.deployments import run_deployment  # noqa: E402
-from prefect.states import Cancelling  # noqa: E402
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
 
-import shared_etl.errors  # noqa: E402
-from shared_etl.cli import run_command  # noqa: E402
-from shared_etl.errors import PipelineError  # noqa: E402
+import shared_etl.errors
+from shared_etl.cli import run_command
+from shared_etl.errors import PipelineError
 
 ONE_RUN = "events-daily-metrics/deployed"
 BACKFILL = "events-backfill/deployed"
