@@ -160,6 +160,45 @@ def test_importing_the_runtime_loads_no_orchestrator():
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
 
 
+# Each orchestrator folder's settings module, as a wrapper imports it before anything else (in
+# a process that runs none of the folder's commands): one of its settings, where unset.
+SETTINGS_MODULES = {
+    "prefect": ("prefect_env", "PREFECT_HOME", PROJECT / ".state" / "prefect"),
+    "dagster": ("dagster_env", "DAGSTER_HOME", PROJECT / ".state" / "dagster"),
+    "airflow": ("airflow_env", "AIRFLOW_HOME", PROJECT / ".state" / "airflow-pipelines"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(SETTINGS_MODULES))
+def test_a_settings_module_sets_its_orchestrators_settings_without_importing_it(folder):
+    """It runs before the orchestrator's import, so the orchestrator reads what it set: if it
+    imported the orchestrator itself, its settings would come too late."""
+    module, variable, expected = SETTINGS_MODULES[folder]
+    code = (
+        f"import json, os, sys; sys.path.insert(0, {str(PROJECT / folder)!r})\n"
+        f"import {module}\n"
+        "print(json.dumps([sorted({name.split('.')[0] for name in sys.modules} & "
+        f"{{'prefect', 'airflow', 'dagster'}}), os.environ[{variable!r}]]))"
+    )
+    env = {name: value for name, value in os.environ.items() if name != variable}
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [[], str(expected)]
+
+
+def test_a_settings_module_keeps_what_the_caller_set(tmp_path):
+    code = (
+        f"import os, sys; sys.path.insert(0, {str(PROJECT / 'dagster')!r})\n"
+        "import dagster_env\n"
+        "print(os.environ['DAGSTER_HOME'])"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert (result.returncode, result.stdout.strip()) == (0, str(tmp_path)), result.stderr
+
+
 # Declarations: each refusal is one line naming the step and the parameter.
 
 
