@@ -122,6 +122,10 @@ GIVEN_OUTPUT_DIR = $(if $(filter-out file,$(origin OUTPUT_DIR)),$(OUTPUT_DIR))
 # --output-dir when OUTPUT_DIR is given (a backfill's: OUTPUT_DIR/<wrapper>), else the layout.
 pipeline_where = $(if $(GIVEN_OUTPUT_DIR),--output-dir "$(GIVEN_OUTPUT_DIR)$(2)",--output-root "$(OUTPUT_ROOT)") --wrapper $(1)
 pipeline_args = "$(PIPELINE)" $(if $(PARAMS),--params "$$PARAMS")
+# The requirements.txt beside the pipeline, if any, into wrapper $(1)'s overlay under its pins
+# (parity/requirements.py); refused in one line when it would change a pinned package.
+pipeline_requirements = @$(REFERENCE_PY) scripts/pipeline_requirements.py "$(PIPELINE)" \
+	--env $(1) --venv $(VENVS)/$(1) --uv $(UV) --sync-args "$(SYNC_$(1))"
 
 # Every wrapper takes the same flags, so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
@@ -147,10 +151,12 @@ ifeq ($(MODE),deployed)
 $(error PIPELINE= runs in MODE=local for now: the stack does not pick up a pipeline of your own yet)
 endif
 $(WRAPPERS): %: $(VENVS)/%/.synced
+	$(call pipeline_requirements,$@)
 	$(ADAPTER_$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
 
 $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ PIPELINE=p START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
+	$(call pipeline_requirements,$*)
 	$(ADAPTER_$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
 else
 # Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own

@@ -7,6 +7,7 @@ import os
 import sys
 from types import ModuleType
 
+from parity import requirements
 from parity.declaration import Pipeline
 from parity.errors import DeclarationError, UsageError
 
@@ -32,8 +33,11 @@ def _module(reference: str) -> ModuleType:
         raise UsageError(f"PIPELINE={reference}: no such file")
     try:
         if not is_file:
+            spec = importlib.util.find_spec(reference)
+            requirements.activate(os.path.dirname(spec.origin) if spec and spec.origin else None)
             return importlib.import_module(reference)
         path = os.path.abspath(reference)
+        requirements.activate(os.path.dirname(path))
         name = f"parity_pipeline_{os.path.splitext(os.path.basename(path))[0]}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)

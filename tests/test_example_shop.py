@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from parity.registry import ORCHESTRATORS
 from tests.conftest import PROJECT, make
 
 SHOP = PROJECT / "examples" / "shop"
@@ -89,16 +90,21 @@ def test_each_date_of_the_backfill_joins_only_that_dates_orders(tmp_path):
         assert published(tmp_path / "reference" / day) == expected(day), day
 
 
-def test_the_committed_golden_file_holds_the_reference_runners_bytes(tmp_path):
+@pytest.mark.orchestrators
+def test_every_wrapper_gives_the_committed_golden_files_bytes(tmp_path):
+    """CI's parity gate for the example (`make all PIPELINE=`): its run and backfill under
+    every wrapper, against each other and against the golden file (the verdict names the
+    reference runner, then the orchestrators in alphabetical order)."""
     golden = json.loads((SHOP / "shop.golden.json").read_text())
     assert sorted(golden) == sorted(
         [f"run/{name}" for name in expected(None)]
         + [f"backfill/{day}/{name}" for day in DATES for name in expected(None)]
     )
-    result = make("all", PIPELINE, f"OUTPUT_ROOT={tmp_path}", "EXPECT=reference")
+    result = make("all", PIPELINE, f"OUTPUT_ROOT={tmp_path}")
     assert result.returncode == 0, result.stdout + result.stderr
+    across = ", ".join(["reference", *sorted(ORCHESTRATORS)])
     assert result.stdout.splitlines()[-1] == (
-        "VERDICT: IDENTICAL: 8 outputs, byte for byte, across reference"
+        f"VERDICT: IDENTICAL: 8 outputs, byte for byte, across {across}"
     )
 
 

@@ -1,14 +1,15 @@
 """`make all MODE=deployed`: local and deployed runs of the sample in one verdict, with the
 stack held up once for all of them and left as it was found (contract §8, issue 14).
 
-One orchestrator in both modes stands for all three here (EXPECT narrows the run): the full
-default run is what CI's `make all MODE=deployed` covers."""
+This is CI's parity gate in deployed mode: the full default run, every wrapper locally and
+every orchestrator through the stack, each output against the committed golden hashes."""
 
 import hashlib
 import json
 
 import pytest
 
+from parity.registry import ORCHESTRATORS, WRAPPERS
 from tests.conftest import PROJECT, make
 from tests.deployed.conftest import stack_processes
 
@@ -16,30 +17,37 @@ pytestmark = pytest.mark.deployed
 
 GOLDEN = json.loads((PROJECT / "compare" / "golden.json").read_text())
 DATES = [f"2024-01-0{day}" for day in range(1, 8)]
+EXPECTED = [*WRAPPERS, *(f"{name}@deployed" for name in ORCHESTRATORS)]  # the order run
+# The verdict's order: the reference runner, the local wrappers, then the deployed ones.
+VERDICT_ORDER = [
+    "reference",
+    *sorted(ORCHESTRATORS),
+    *(f"{name}@deployed" for name in sorted(ORCHESTRATORS)),
+]
 
 
 def test_make_all_deployed_compares_both_modes_and_leaves_the_stack_as_found(tmp_path):
     was_up = "RUNNING" in make("status").stdout
-    result = make("all", "MODE=deployed", "EXPECT=reference prefect prefect@deployed",
-                  f"OUTPUT_ROOT={tmp_path}")  # fmt: skip
+    result = make("all", "MODE=deployed", f"OUTPUT_ROOT={tmp_path}")
     assert result.returncode == 0, result.stdout + result.stderr
 
     lines = result.stdout.splitlines()
     runs = [line.split(" ok in ")[0] for line in lines if " ok in " in line]
-    assert runs == [f"all: {kind}{name}" for kind in ("", "backfill-")
-                    for name in ("reference", "prefect", "prefect@deployed")]  # fmt: skip
+    assert runs == [f"all: {kind}{name}" for kind in ("", "backfill-") for name in EXPECTED]
     assert lines[-1] == (
-        "VERDICT: IDENTICAL: 16 outputs, byte for byte, across reference, prefect, prefect@deployed"
+        f"VERDICT: IDENTICAL: 16 outputs, byte for byte, across {', '.join(VERDICT_ORDER)}"
     )
-    deployed = {"run/metrics": tmp_path / "deployed" / "prefect_output.parquet"} | {
-        f"backfill/{day}/metrics": tmp_path / "deployed" / "backfill" / "prefect" / f"{day}.parquet"
-        for day in DATES
-    }
-    for key, path in deployed.items():
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == GOLDEN[key], path
+    for name in ORCHESTRATORS:
+        deployed = {"run/metrics": tmp_path / "deployed" / f"{name}_output.parquet"} | {
+            f"backfill/{day}/metrics": tmp_path / "deployed" / "backfill" / name / f"{day}.parquet"
+            for day in DATES
+        }
+        for key, path in deployed.items():
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == GOLDEN[key], path
     report = json.loads((tmp_path / "parity-report.json").read_text())
-    assert all(group["files"]["prefect@deployed"]["path"].startswith(f"{tmp_path}/deployed/")
-               for group in report["groups"])  # fmt: skip
+    for name in ORCHESTRATORS:
+        assert all(group["files"][f"{name}@deployed"]["path"].startswith(f"{tmp_path}/deployed/")
+                   for group in report["groups"])  # fmt: skip
 
     if was_up:
         assert "RUNNING" in make("status").stdout
