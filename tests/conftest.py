@@ -14,6 +14,7 @@ import pytest
 
 from shared_etl.csv_input import CsvSummary, read_events_csv
 from shared_etl.events import PreparedEvents, prepare_events
+from tests.file_queue import pytest_collection_modifyitems, pytest_runtest_protocol  # noqa: F401
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLE = PROJECT / "data" / "synthetic_events.csv"
