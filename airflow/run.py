@@ -32,11 +32,10 @@ import airflow_env  # isort: split
 sys.path.insert(0, str(Path(__file__).parent / "dags"))  # the events DAG's module
 import dag_state
 import events_daily_metrics as dag_module
-import service_watchdog
 from airflow.sdk.exceptions import AirflowFailException
 
 import shared_etl
-from parity import console
+from parity import console, processes
 from shared_etl.cli import run_command
 
 STATE, HOME = airflow_env.STATE, airflow_env.EVENTS_HOME
@@ -163,7 +162,7 @@ def _airflow(arguments: list[str], environment: dict[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "airflow", *arguments], env=environment,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        preexec_fn=service_watchdog.die_with_parent,
+        preexec_fn=processes.tied_to_this_process(),
     )  # fmt: skip
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -17,7 +17,6 @@ services down with it.
 """
 
 import contextlib
-import ctypes
 import json
 import os
 import select
@@ -26,20 +25,9 @@ import subprocess
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
+from parity import processes
+
 STOP_GRACE_SECONDS = 20
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _prctl(option: int, value: int) -> None:
-    if _libc.prctl(option, value, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
-
-
-def die_with_parent() -> None:
-    """For preexec_fn: the kernel SIGKILLs the child when its parent dies."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def descendants() -> list[int]:
@@ -96,12 +84,13 @@ def stop_all(grace: float) -> None:
 
 
 def main() -> int:
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    processes.become_subreaper()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only the pipe decides; see the docstring
     for service in json.loads(sys.argv[1]):
         with open(service["log"], "w") as log:
             subprocess.Popen(service["argv"], stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # fmt: skip
+                             stderr=subprocess.STDOUT,
+                             preexec_fn=processes.tied_to_this_process())  # fmt: skip
     message = b""
     while True:
         ready, _, _ = select.select([sys.stdin.buffer], [], [], 1.0)

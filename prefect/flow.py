@@ -11,11 +11,9 @@ shared_etl is Prefect's `task_run.run_count`. Data moves between tasks as files 
 run-scoped staging folder; only a small JSON-able handle passes through Prefect.
 """
 
-import ctypes
 import fcntl
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,7 +41,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 import prefect
 import shared_etl
-from parity import console
+from parity import console, processes
 from prefect import flow, task, unmapped
 from shared_etl.cli import run_command
 
@@ -199,14 +197,6 @@ def mark_killed_runs_crashed() -> list[str]:
     return crashed
 
 
-def _die_with_parent(parent: int) -> None:
-    """In a child, before it runs: the kernel sends it SIGKILL when its parent ends."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
-
-
 def start_api_server_tied_to_this_process() -> None:
     """Start Prefect's own temporary API server now, from the main thread, so that it dies
     with this process. Prefect starts it lazily as a plain child, which outlives a SIGKILL
@@ -220,7 +210,7 @@ def start_api_server_tied_to_this_process() -> None:
     their servers one at a time, under a lock the kernel drops if its holder is killed."""
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return
-    tied = partial(subprocess.Popen, preexec_fn=partial(_die_with_parent, os.getpid()))
+    tied = partial(subprocess.Popen, preexec_fn=processes.tied_to_this_process())
     with open(Path(PREFECT_HOME.value()) / "server-start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with mock.patch("prefect.server.api.server.subprocess.Popen", tied):
