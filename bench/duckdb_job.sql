@@ -1,15 +1,30 @@
 -- The events job of docs/contract.md written as DuckDB SQL: what a data engineer would
 -- otherwise reach for. Bench-only: it is timed beside shared_etl, never used for outputs.
--- Parameters (string.Template, filled by bench/__main__.py): $input, $metrics, $rejects, $threads.
+-- Parameters (string.Template, filled by bench/duckdb_job.py): $input, $metrics, $rejects,
+-- $threads, $columns (every header position as text, then spare ones past it), $last (the
+-- header's last position), $spare (the first spare one) and one per required column, named
+-- after it (its position).
+--
+-- source_row: DuckDB's ignore_errors drops a record with the wrong number of fields, so the
+-- numbers after it shift, and its parallel scanner refuses null_padding beside quoted line
+-- breaks. So the file is scanned serially with null_padding: a record that is short of
+-- fields has null past its last one, a longer one fills the spare columns, a blank line is
+-- no record (DuckDB skips it), and row_number() is the record's position. An empty field
+-- stays '' (nullstr is a string no field holds), so null means "no such field".
 SET threads = $threads;
 CREATE TEMP TABLE raw AS
-SELECT row_number() OVER () AS source_row, *
-FROM read_csv($input, all_varchar = true, header = true, quote = '"', escape = '"',
-              ignore_errors = true, null_padding = false);
+SELECT row_number() OVER () AS source_row,
+       $last IS NULL OR $spare IS NOT NULL AS malformed,
+       $event_id AS event_id, $event_ts AS event_ts, $user_id AS user_id,
+       $session_id AS session_id, $event_type AS event_type, $amount AS amount,
+       $currency AS currency, $country AS country
+FROM read_csv($input, auto_detect = false, header = false, skip = 1, delim = ',',
+              quote = '"', escape = '"', columns = $columns, null_padding = true,
+              parallel = false, nullstr = E'\x01no field\x01');
 
 CREATE TEMP TABLE checked AS
 WITH trimmed AS (
-  SELECT source_row,
+  SELECT source_row, malformed,
          trim(coalesce(event_id, ''), E' \t\r\n') AS event_id,
          trim(coalesce(event_ts, ''), E' \t\r\n') AS event_ts,
          trim(coalesce(user_id, ''), E' \t\r\n') AS user_id,
@@ -32,8 +47,9 @@ WITH trimmed AS (
 )
 SELECT *,
   CASE
+    WHEN malformed THEN 'malformed_record'
     WHEN event_id = '' THEN 'missing_event_id'
-    WHEN ts IS NULL THEN 'invalid_event_ts'
+    WHEN ts IS NULL OR year(timezone('UTC', ts)) NOT BETWEEN 1 AND 9999 THEN 'invalid_event_ts'
     WHEN NOT regexp_full_match(user_id, '[0-9]{1,18}') OR CAST(user_id AS BIGINT) = 0
       THEN 'invalid_user_id'
     WHEN session_id = '' THEN 'missing_session_id'
