@@ -1,19 +1,19 @@
 """The events job of docs/contract.md as Polars: `python -m bench.polars_job IN METRICS REJECTS`.
 
 Bench-only: timed beside shared_etl, never used for outputs. Written as an expert in Polars
-would write it (issue 24): streaming scans, every field read as text, no Python per record,
+would write it (issue 24): lazy scans, every field read as text, no Python per record,
 every rule a vectorised expression, one `unique(keep="first")` and one `group_by`.
 
 Polars' CSV reader pads a short record with empty strings and cuts a long one
 (`truncate_ragged_lines`), and it returns a blank line as a record of empty fields: it cannot
 say how many fields a record had, nor which records are blank. So one more streaming pass,
 over the lines (`scan_lines`), finds both: a line starts a record when the quotes before it
-are balanced (RFC 4180: a quote opens or closes a quoted field, `""` is two), and a record's
-fields are its commas outside quotes, plus one. That pass keeps three integers a line; the
-records it finds are, in order, the rows the CSV scan reads, and are put side by side with
-them. The header is read by position, so the columns may come in any order. Its one
-assumption beyond the contract: quotes stand around whole fields (RFC 4180), never inside an
-unquoted one.
+are balanced (RFC 4180: a quote opens or closes a quoted field, `""` is two), and it counts
+each record's commas; less the commas inside its fields as read, plus one, that is its
+number of fields. That pass keeps three integers a line, and the records
+it finds are, in order, the rows the CSV scan reads, put side by side with them. The header
+is read by position, so the columns may come in any order. Its one assumption beyond the
+contract: quotes stand around whole fields (RFC 4180), never inside an unquoted one.
 """
 
 import csv
@@ -41,24 +41,33 @@ def main(input_path: str, metrics_path: str, rejects_path: str) -> int:
     header = _header(input_path)
     position = {name: header.index(name) for name in REQUIRED}
     width = len(header)
+    columns = [f"f{i}" for i in range(width)] + [EXTRA]
     fields = pl.scan_csv(
         input_path,
         has_header=False,
         skip_rows=1,
-        schema={f"f{i}": pl.String for i in range(width)} | {EXTRA: pl.String},
+        schema=dict.fromkeys(columns, pl.String),
         missing_columns="insert",
         truncate_ragged_lines=True,
         empty_string_is_null=False,
-    ).select(**{name: pl.col(f"f{i}") for name, i in position.items()})
-    records = _record_shapes(input_path)
+    )
+    # A record's fields are its commas outside quotes, plus one: all of its commas less those
+    # inside the fields as read. Exact up to the header's width plus one; past that, fields
+    # cut off may hide commas, which only makes a record that is too long look longer.
+    inner = pl.sum_horizontal(pl.col(c).str.count_matches(",", literal=True) for c in columns)
     raw = (
-        pl.concat([fields, records], how="horizontal")
+        pl.concat([fields, _record_shapes(input_path)], how="horizontal")
         .filter(~pl.col("blank"))
         .with_row_index("source_row", offset=1)
-        .with_columns(
+        .select(
             pl.col("source_row").cast(pl.Int64),
+            count=pl.col("commas") - inner + 1,
+            **{name: f"f{i}" for name, i in position.items()},
+        )
+        .with_columns(
             # a short record has no field past its count: null, as contract §6 says
-            **{name: pl.when(pl.col("count") > i).then(name) for name, i in position.items()},
+            pl.when(pl.col("count") > i).then(name).alias(name)
+            for name, i in position.items()
         )
     )
     text = {name: pl.col(name).str.strip_chars(TRIM) for name in REQUIRED}
@@ -130,8 +139,10 @@ def main(input_path: str, metrics_path: str, rejects_path: str) -> int:
         )
         .sort("event_date", "country", "event_type")
     )
-    # One query for both outputs: the scans and the rules are shared (common subplans).
-    quarantine, metrics_frame = pl.collect_all([rejects, metrics], engine="streaming")
+    # One query for both outputs: the scans and the rules are shared (common subplans). The
+    # in-memory engine, measured against the streaming one on both bench shapes at 2M
+    # records: about 20% less CPU, 40% less wall time, and a third less peak RSS.
+    quarantine, metrics_frame = pl.collect_all([rejects, metrics], engine="in-memory")
     quarantine.write_parquet(rejects_path, compression="zstd")
     table = metrics_frame.to_arrow()
     revenue = pc.cast(table["cents"], pa.decimal128(38, 0)).combine_chunks()
@@ -154,25 +165,16 @@ def _header(path: str) -> list[str]:
 
 def _record_shapes(path: str) -> pl.LazyFrame:
     """One row per record after the header, in file order, blank lines included (as the CSV
-    scan returns them): `blank`, and `count`, its number of fields."""
+    scan returns them): `blank`, and `commas`, all the commas of its lines."""
     line = pl.col("line")
     quotes = line.str.count_matches('"', literal=True)
     inside = (quotes.cum_sum() - quotes) % 2 == 1  # the line starts inside a quoted field
-    # Commas outside quotes: quoted stretches removed (a line that starts inside a quote is
-    # given back its opening quote; one left open at its end runs to the end).
-    bare = (
-        pl.when(inside).then(pl.lit('"') + line).otherwise(line)
-        .str.replace_all(r'"[^"]*"', "").str.replace(r'"[^"]*$', "")
-    )  # fmt: skip
-    commas = (
-        pl.when(quotes == 0)
-        .then(pl.when(inside).then(0).otherwise(line.str.count_matches(",", literal=True)))
-        .otherwise(bare.str.count_matches(",", literal=True))
-    )
     lines = pl.scan_lines(path).select(
-        start=~inside, blank=(line == "") & ~inside, commas=commas.cast(pl.Int64)
+        start=~inside,
+        blank=(line == "") & ~inside,
+        commas=line.str.count_matches(",", literal=True).cast(pl.Int64),
     )
-    # A record's fields: the commas of its lines (up to the next record's start), plus one.
+    # A record's lines run up to the next record's start.
     return (
         lines.with_columns(
             before=pl.col("commas").cum_sum() - pl.col("commas"), total=pl.col("commas").sum()
@@ -180,9 +182,8 @@ def _record_shapes(path: str) -> pl.LazyFrame:
         .filter(pl.col("start"))
         .select(
             "blank",
-            count=pl.col("before").shift(-1, fill_value=pl.col("total").first())
-            - pl.col("before")
-            + 1,
+            commas=pl.col("before").shift(-1, fill_value=pl.col("total").first())
+            - pl.col("before"),
         )
         .slice(1)  # the header
     )
