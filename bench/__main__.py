@@ -213,11 +213,15 @@ def _one_file(
 
 def _check(peer: str, command: list[str], out: Path) -> str:
     """Run `peer` once (untimed) and say whether its outputs are shared_etl's."""
+    for stale in (out / f"{peer}.parquet", out / f"{peer}.rejects.parquet"):
+        stale.unlink(missing_ok=True)  # an earlier run's files must not pass for this one's
     try:
         _run(command)
     except SystemExit as exc:
         return f"WRONG: {exc}"
     ours = out / "shared_etl"
+    if not (out / f"{peer}.parquet").exists() or not (out / f"{peer}.rejects.parquet").exists():
+        return "WRONG: it exited 0 without writing both outputs"
     metrics = _same(out / f"{peer}.parquet", ours.with_suffix(".parquet"))
     theirs_rejects = out / f"{peer}.rejects.parquet"
     ours_rejects = ours.with_suffix(".rejects.parquet")
