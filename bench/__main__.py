@@ -1,11 +1,13 @@
 """The benchmark: two data shapes, four contenders, interleaved rounds, ratios from one run.
 
-    python -m bench [--rows 2000000 [10000000 ...]] [--rounds 3] [--suite all|etl|compare]
-                    [--shapes generator messy]
+    python -m bench [--rows 2000000 [10000000 ...]] [--rounds 3]
+                    [--suite all|etl|compare|overhead] [--shapes generator messy]
 
 --suite compare runs bench/compare_bench.py instead (the verdict on pairs of Parquet files,
 with --rows rows a pair, against datacompy's engines; its goals are issue 21's, in its own
-docstring); all (the default) runs this benchmark, then that one. `make bench` builds
+docstring); --suite overhead runs bench/overhead.py (each orchestrator's overhead over the
+reference runner on the sample, through make, in both modes; issue 24's goals); all (the
+default) runs this benchmark, then the verdict's, then the overhead's. `make bench` builds
 datacompy's own environment (.venvs/datacompy, from bench/datacompy/) first.
 
 Shapes (issue 24), each generated once per size and cached in .state/bench/:
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rows", type=int, nargs="+", default=default_rows, help="records: one or more sizes"
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--suite", choices=("all", "etl", "compare"), default="all")
+    parser.add_argument("--suite", choices=("all", "etl", "compare", "overhead"), default="all")
     parser.add_argument("--shapes", nargs="+", choices=tuple(SHAPES), default=list(SHAPES))
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -94,16 +96,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _suites(args: argparse.Namespace) -> int:
-    if args.suite != "etl":
-        from bench import compare_bench
+    from bench import compare_bench, overhead
 
-        compare = ["--rows", str(args.rows[0]), "--rounds", str(args.rounds)]
-        if args.suite == "compare":
-            return compare_bench.main(compare)
-        status = _etl(args)
-        print()
-        return max(status, compare_bench.main(compare))
-    return _etl(args)
+    compare = ["--rows", str(args.rows[0]), "--rounds", str(args.rounds)]
+    suites = {"etl": lambda: _etl(args), "compare": lambda: compare_bench.main(compare),
+              "overhead": lambda: overhead.main(["--deployed"])}  # fmt: skip
+    chosen = list(suites) if args.suite == "all" else [args.suite]
+    statuses = []
+    for name in chosen:
+        if statuses:
+            print()
+        statuses.append(suites[name]())
+    return max(statuses)
 
 
 def _etl(args: argparse.Namespace) -> int:
