@@ -146,18 +146,24 @@ RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
 # Deployed mode needs every environment: the stack runs each orchestrator's services.
 NEEDS_deployed := setup
 
-ifneq ($(strip $(PIPELINE)),)
-ifeq ($(MODE),deployed)
-$(error PIPELINE= runs in MODE=local for now: the stack does not pick up a pipeline of your own yet)
-endif
-$(WRAPPERS): %: $(VENVS)/%/.synced
-	$(call pipeline_requirements,$@)
-	$(ADAPTER_$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
+# MODE=deployed with PIPELINE=: the pipeline is registered with the running stack and
+# submitted to it by <wrapper>/run_pipeline_deployed.py (same arguments as the adapter).
+PIPELINE_DEPLOYED_prefect := $(VENVS)/prefect/bin/python prefect/run_pipeline_deployed.py
+PIPELINE_DEPLOYED_dagster := $(VENVS)/dagster/bin/python dagster/run_pipeline_deployed.py
+PIPELINE_DEPLOYED_airflow := $(VENVS)/airflow/bin/python airflow/run_pipeline_deployed.py
+ADAPTER_local = $(ADAPTER_$(1))
+ADAPTER_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
+	$(or $(PIPELINE_DEPLOYED_$(1)),$(error $(1) has no deployed mode for PIPELINE= yet)))
 
-$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced
+ifneq ($(strip $(PIPELINE)),)
+$(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))
+	$(call pipeline_requirements,$@)
+	$(call ADAPTER_$(MODE),$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
+
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE))
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ PIPELINE=p START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
 	$(call pipeline_requirements,$*)
-	$(ADAPTER_$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
+	$(call ADAPTER_$(MODE),$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
 else
 # Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own
 # folder by default, so it never replaces the all-dates outputs compare holds side by side.

@@ -36,6 +36,7 @@ from parity.declaration import Parameter, Pipeline
 from parity.errors import DeclarationError, PipelineError, is_retryable
 from parity.execution import publish_run, run_step, step_failure
 from parity.faults import attempt_in_run
+from parity.loader import reference_of
 from parity.staging import run_folder
 
 if TYPE_CHECKING:
@@ -182,11 +183,7 @@ def run_backfill(pipeline: Pipeline, values: Mapping[str, object], dates: Sequen
 
 def _prepare(pipeline: Pipeline) -> "DAG":
     """Migrate Airflow's DB once, and point the DAG folder's file at this pipeline."""
-    module = next(m for m in list(sys.modules.values())
-                  if any(value is pipeline for value in vars(m).values()))  # fmt: skip
-    file = getattr(module, "__file__", None)
-    named_by_file = module.__name__.startswith("parity_pipeline_") and file
-    os.environ[PIPELINE_VARIABLE] = file if named_by_file else module.__name__
+    os.environ[PIPELINE_VARIABLE] = reference_of(pipeline)
     stamp = HOME / f".migrated-{_version()}"
     with dag_state.file_lock(HOME / "migrate.lock"):
         if not stamp.exists():

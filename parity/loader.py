@@ -59,3 +59,13 @@ def _module(reference: str) -> ModuleType:
         message = " ".join(str(exc).split())
         raise UsageError(f"PIPELINE={reference}: importing it failed: "
                          f"{type(exc).__name__}: {message}") from None  # fmt: skip
+
+
+def reference_of(pipeline: Pipeline) -> str:
+    """What names `pipeline` to another process: its file's absolute path when it was loaded
+    from a file, else its module's name (for a process that loads it again with `load`)."""
+    module = next(m for m in list(sys.modules.values())
+                  if any(value is pipeline for value in vars(m).values()))  # fmt: skip
+    file = getattr(module, "__file__", None)
+    named_by_file = module.__name__.startswith("parity_pipeline_") and file
+    return os.path.abspath(file) if named_by_file else module.__name__

@@ -44,6 +44,7 @@ from shared_etl.errors import PipelineError
 
 ONE_RUN = "events-daily-metrics/deployed"
 BACKFILL = "events-backfill/deployed"
+PASSED_VARIABLES = ("ETL_FAIL_ATTEMPTS",)
 TIMEOUT = float(os.environ.get("PREFECT_DEPLOYED_TIMEOUT", "900"))
 POLL_SECONDS = 0.5
 RETRY_LOG = re.compile(r"Task run failed with .* - Retry \d+/\d+ will start")
@@ -70,11 +71,13 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
     _submit_and_follow(BACKFILL, parameters)
 
 
-def _submit_and_follow(deployment: str, parameters: dict) -> None:
+def _submit_and_follow(deployment: str, parameters: dict,
+                       passed: tuple[str, ...] = PASSED_VARIABLES) -> None:  # fmt: skip
     """A deployment run with `parameters`, followed until it ends; a failure is raised as the
-    pipeline error the flow raised in the worker, so the exit status is local mode's."""
-    fail_attempts = os.environ.get("ETL_FAIL_ATTEMPTS")
-    job_variables = {"env": {"ETL_FAIL_ATTEMPTS": fail_attempts}} if fail_attempts else None
+    pipeline error the flow raised in the worker, so the exit status is local mode's. The
+    variables `passed` that are set here travel with the run (fault injection)."""
+    env = {name: os.environ[name] for name in passed if os.environ.get(name)}
+    job_variables = {"env": env} if env else None
     flow_run = run_deployment(
         deployment, parameters=parameters, job_variables=job_variables, timeout=0,
         as_subflow=False, tags=["make"],
