@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 sys.modules.setdefault("adapter", sys.modules[__name__])  # the DAG file imports this module
 HOME = airflow_env.PIPELINES_HOME
 PIPELINE_VARIABLE = "PARITY_PIPELINE"
+ERROR_KEY = "error"  # the XCom a failed task leaves its one line under
+# What a run's conf may set for its tasks under "env" (deployed mode: they run in workers).
+RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
 # (task_id, exception) of each task that failed for good, as Airflow's failure callback saw it.
 failures: list[tuple[str, BaseException]] = []
@@ -58,14 +61,22 @@ def build_dag(pipeline: Pipeline) -> "DAG":
     if "publish" in pipeline.steps:
         raise DeclarationError("step 'publish': the name is the Airflow adapter's last task")
 
-    def guarded(work):
-        """Every task's wrapper: Airflow retries only what a retry may cure."""
+    def guarded(name: str, work):
+        """Every task's wrapper: Airflow retries only what a retry may cure. The variables
+        the run's conf carries (`env`, deployed mode) are set first; a failure's one line
+        and exit code are left in XCom (ERROR_KEY), for a driver outside the worker."""
         context = get_current_context()
         conf = context["dag_run"].conf or {}
+        for variable in RUN_ENVIRONMENT:
+            if (conf.get("env") or {}).get(variable):
+                os.environ[variable] = str(conf["env"][variable])
         values = from_json(pipeline, {n: context["params"].get(n) for n in pipeline.parameters})
         try:
             return work(context, conf, values)
         except Exception as exc:
+            error = step_failure(name, exc)
+            context["ti"].xcom_push(ERROR_KEY, {"message": str(error),
+                                                "exit_code": error.exit_code})  # fmt: skip
             if is_retryable(exc):
                 raise
             raise AirflowFailException(str(exc)) from exc
@@ -78,7 +89,7 @@ def build_dag(pipeline: Pipeline) -> "DAG":
                 return run_step(pipeline, name, values, handles, conf["staging_dir"],
                                 attempt=_attempt(context))  # fmt: skip
 
-            return guarded(work)
+            return guarded(name, work)
 
         declared = pipeline.steps[name]
         delay = dt.timedelta(seconds=declared.retry_delay_seconds)
@@ -92,7 +103,7 @@ def build_dag(pipeline: Pipeline) -> "DAG":
                        "run_id": run.run_id}  # fmt: skip
             return publish_run(pipeline, values, handles, conf["output_dir"], wrapper)
 
-        return guarded(work)
+        return guarded("publish", work)
 
     with DAG(
         dag_id=pipeline.name,

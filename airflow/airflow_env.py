@@ -8,12 +8,15 @@ Each has an Airflow of its own, and the table is the command's:
 - adapter.py, any declared pipeline: .state/airflow-pipelines and airflow/pipeline_dags. Run
   as a command, its home and DAG folder are its own whatever the caller set (the events DAG
   keeps .state/airflow); imported by the DAG file in another Airflow process (Airflow's DAG
-  parser, a test's probe), it leaves that process's settings alone and sets only what is unset.
+  parser, a test's probe), it leaves that process's settings alone and sets only what is unset;
+  in a process whose AIRFLOW_HOME is already set (the deployed stack's servers and workers,
+  parsing airflow/deployed/pipeline_dags/), not its DAG folder either: that Airflow's own.
 
 For both, where unset: no examples, quiet logs; and not the warning that Airflow's in-process
 execution API prints on stderr.
 """
 
+import os
 from pathlib import Path
 
 from parity import bootstrap
@@ -41,5 +44,7 @@ match bootstrap.command(HERE):
         bootstrap.apply(EVENTS, quiet=WARNINGS)
     case "adapter.py":
         bootstrap.apply(SHARED, forced=PIPELINES, quiet=WARNINGS)
+    case _ if "AIRFLOW_HOME" in os.environ:  # an Airflow of the caller's (the deployed stack's)
+        bootstrap.apply(SHARED, quiet=WARNINGS)
     case _:  # adapter.py, imported by the DAG file in another process
         bootstrap.apply({**PIPELINES, **SHARED}, quiet=WARNINGS)

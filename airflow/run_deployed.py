@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,9 +52,10 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class AirflowApi:
     """The stack's Airflow REST API v2, with a token the simple auth manager gives for the
-    stack's user and password (stack.env, made at `make up`)."""
+    stack's user and password (stack.env, made at `make up`), for the DAG `dag_id`."""
 
-    def __init__(self) -> None:
+    def __init__(self, dag_id: str = DAG_ID) -> None:
+        self.dag_id = dag_id
         stack = settings.running()
         self.base = f"http://127.0.0.1:{stack['AIRFLOW_PORT']}"
         login = {"username": stack["STACK_AIRFLOW_USER"],
@@ -145,21 +146,21 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
         )  # fmt: skip
 
 
-def _ready_api() -> AirflowApi:
+def _ready_api(dag_id: str = DAG_ID) -> AirflowApi:
     """The API, once the DAG processor has parsed the DAG; the DAG unpaused (it is created
     paused; the stack's scheduler makes no runs of its own: use_job_schedule is off)."""
-    api = AirflowApi()
+    api = AirflowApi(dag_id)
     deadline = time.monotonic() + 180
     while True:
         try:
-            dag = api.request("GET", f"/api/v2/dags/{DAG_ID}")
+            dag = api.request("GET", f"/api/v2/dags/{api.dag_id}")
             break
         except ApiError as error:
             if error.status != 404 or time.monotonic() > deadline:
                 raise
             time.sleep(POLL_SECONDS)
     if dag.get("is_paused"):
-        api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        api.request("PATCH", f"/api/v2/dags/{api.dag_id}", {"is_paused": False})
     return api
 
 
@@ -259,12 +260,12 @@ def _follow(api: AirflowApi, run_ids: list[str], backfill_id: int | None = None)
 def _report_run(api: AirflowApi, run_id: str, seen: dict[str, tuple],
                 retries: list[tuple[str, str, int]]) -> str:  # fmt: skip
     try:
-        run = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+        run = api.request("GET", f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}")
     except ApiError as error:
         if error.status == 404:  # a backfill's run not created yet
             return "missing"
         raise
-    instances = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
+    instances = api.request("GET", f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}/taskInstances")
     for instance in instances.get("task_instances", []):
         key = f"{run_id} {instance['task_id']}"
         now = (instance["state"], instance["try_number"])
@@ -290,7 +291,7 @@ def _say_retries(api: AirflowApi, retries: list[tuple[str, str, int]], last: boo
     `last` call, what never came is said without its reason."""
     for retry in list(retries):
         run_id, task, attempt = retry
-        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task}/logs/{attempt}"
+        path = f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}/taskInstances/{task}/logs/{attempt}"
         entries = api.request("GET", path).get("content", [])
         ours = console.CONSOLE_LOGGER
         lines = [entry["event"] for entry in entries
@@ -307,19 +308,20 @@ def _fail(api: AirflowApi, run_ids: list[str], backfill_id: int | None) -> None:
         if backfill_id is not None:
             api.request("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
         for run_id in run_ids:
-            run = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+            run = api.request("GET", f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}")
             if run["state"] not in FINISHED:
-                api.request("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}",
+                api.request("PATCH", f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}",
                             {"state": "failed"})  # fmt: skip
     except shared_etl.PipelineError:
         pass  # best effort: the original error is the one to report
 
 
-def _task_error(api: AirflowApi, run_ids: list[str], fallback: str, prefix: str = ""):
+def _task_error(api: AirflowApi, run_ids: list[str], fallback: str, prefix: str = "",
+                tasks: Sequence[str] = TASKS):  # fmt: skip
     """The one-line error a failed task left in XCom (the earliest run's), else `fallback`."""
     for run_id in run_ids:
-        for task in TASKS:
-            path = (f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task}"
+        for task in tasks:
+            path = (f"/api/v2/dags/{api.dag_id}/dagRuns/{run_id}/taskInstances/{task}"
                     f"/xcomEntries/{ERROR_KEY}?deserialize=true")  # fmt: skip
             try:
                 value = api.request("GET", path).get("value")

@@ -14,7 +14,8 @@ What it sets, and why:
     (`STACK_AIRFLOW_PASSWORD`, made at `make up`) is in a 0600 passwords file here: not "all
     admins", so the UI asks for a login and POST /auth/token gives a token only for the
     password (loopback is not private: every user of the machine can reach the port);
-  - logs, state and the DAG folder in the project, examples off.
+  - logs, state and the DAG folders in the project (a second DAG bundle for the pipelines
+    registered with the stack, stack/pipelines.py), examples off.
 """
 
 import configparser
@@ -26,6 +27,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+PIPELINES_BUNDLE = "pipelines"  # airflow/run_pipeline_deployed.py has it reserialized
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -67,7 +70,14 @@ def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
         "api": {"host": "127.0.0.1", "port": port, "workers": "1"},
         "api_auth": {"jwt_secret": secrets.token_hex(32)},
         "scheduler": {"use_job_schedule": "False", "scheduler_heartbeat_sec": "1"},
-        "dag_processor": {"refresh_interval": "30"},
+        # Two DAG bundles: the events DAG's folder, and the registered pipelines' DAGs
+        # (airflow/deployed/pipeline_dags/, read from the stack's registry).
+        "dag_processor": {"refresh_interval": "30", "dag_bundle_config_list": json.dumps([
+            {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+            {"name": PIPELINES_BUNDLE, "classpath": LOCAL_BUNDLE,
+             "kwargs": {"path": str(PROJECT / "airflow" / "deployed" / "pipeline_dags"),
+                        "refresh_interval": 0}},
+        ])},  # fmt: skip
         "logging": {
             "base_log_folder": str(Path(home) / "logs"),
             "logging_level": "INFO",

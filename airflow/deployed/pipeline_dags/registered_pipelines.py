@@ -1,0 +1,23 @@
+"""The DAGs of the pipelines registered with the deployed stack (stack/pipelines.py), one per
+pipeline, each built by airflow/adapter.py from its declaration.
+
+The stack's DAG bundle `pipelines` (airflow/deployed/configure.py) is this folder, apart from
+the events DAG's: its DAG processor parses this file, and airflow/run_pipeline_deployed.py
+has it parsed at once (`airflow dags reserialize --bundle-name pipelines`) after registering
+a pipeline; the Celery workers parse it too, to run a task. A pipeline that fails to load is
+left out (stack/pipelines.py), the others kept.
+"""
+
+import sys
+from pathlib import Path
+
+AIRFLOW = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(AIRFLOW))  # adapter.py and airflow_env.py
+sys.path.append(str(AIRFLOW.parent))  # stack/, from the checkout
+
+from adapter import build_dag
+
+from stack.pipelines import registered
+
+for _name, _pipeline in registered().items():
+    globals()[f"{_name}_dag"] = build_dag(_pipeline)

@@ -1,0 +1,94 @@
+"""A declared pipeline (PIPELINE=p) run on the deployed stack's Airflow (MODE=deployed).
+
+    python airflow/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
+    python airflow/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+
+The flags, outputs and exit statuses of airflow/adapter.py, but nothing runs here: the
+pipeline is registered with the stack (stack/pipelines.py), the stack's DAG bundle
+`pipelines` is parsed at once (`airflow dags reserialize`, rather than waiting for the DAG
+processor's next pass), and the DAG `<name>` is triggered through the REST API and followed as
+airflow/run_deployed.py does for the events DAG (its code). The Celery workers run the tasks.
+
+A run's conf carries its values (Airflow's params are overridden by the conf), its output
+folder, and a staging folder inside the staging area this command holds (parity.cli), which
+the workers write to on this machine. A backfill is one DAG run per date, all triggered at
+once and run side by side, each with its date as its `date` param and no logical date (so
+that running the same dates again never collides with earlier runs); each runs every step,
+as the adapter's DAG has no way to take another run's results (what local mode's dag.test
+runs do through XCom), which gives the same bytes. PARITY_FAIL_STEP and
+PARITY_FAIL_ATTEMPTS travel in the conf (`env`).
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # run_deployed.py, beside this file
+from run_deployed import _follow, _ready_api, _say, _task_error  # isort: split
+
+from parity.binding import to_json
+from parity.cli import run_command
+from parity.declaration import Pipeline
+from parity.errors import PipelineError
+from parity.staging import run_folder
+from stack import layout
+from stack.pipelines import register
+
+BUNDLE = "pipelines"  # airflow/deployed/configure.py
+RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")  # adapter.RUN_ENVIRONMENT
+AIRFLOW = HERE.parent / ".venvs" / "airflow" / "bin" / "airflow"
+
+
+def parse(pipeline: Pipeline) -> None:
+    """Register the pipeline and have the stack's Airflow parse its DAG now."""
+    register(pipeline)
+    done = subprocess.run(
+        [str(AIRFLOW), "dags", "reserialize", "--bundle-name", BUNDLE],
+        env={**os.environ, "AIRFLOW_HOME": str(layout.STATE / "airflow")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PipelineError(f"airflow dags reserialize --bundle-name {BUNDLE} failed: {last}")
+
+
+def trigger(api, pipeline: Pipeline, values: Mapping, output_dir: str) -> str:
+    conf = {**to_json(values), "output_dir": output_dir,
+            "staging_dir": run_folder(f"airflow-{pipeline.name}"),
+            "env": {n: os.environ[n] for n in RUN_ENVIRONMENT if os.environ.get(n)}}  # fmt: skip
+    run = api.request("POST", f"/api/v2/dags/{api.dag_id}/dagRuns",
+                      {"logical_date": None, "conf": conf})  # fmt: skip
+    run_id = run["dag_run_id"]
+    _say(f"triggered dag run {run_id} ({api.base}/dags/{api.dag_id}/runs/{run_id})")
+    return run_id
+
+
+def follow(api, pipeline: Pipeline, run_ids: list[str]) -> None:
+    states = _follow(api, run_ids)
+    failed = [run_id for run_id in run_ids if states[run_id] != "success"]
+    if failed:
+        fallback = f"airflow dag run {failed[0]} of {api.dag_id} ended {states[failed[0]]}"
+        raise _task_error(api, failed, fallback, tasks=[*pipeline.order, "publish"])
+
+
+def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> None:
+    parse(pipeline)
+    api = _ready_api(pipeline.name)
+    follow(api, pipeline, [trigger(api, pipeline, values, output_dir)])
+
+
+def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
+                 output_dir: str) -> None:  # fmt: skip
+    parse(pipeline)
+    api = _ready_api(pipeline.name)
+    run_ids = [trigger(api, pipeline, {**values, pipeline.partition: day},
+                       str(Path(output_dir, day.isoformat()))) for day in dates]  # fmt: skip
+    follow(api, pipeline, run_ids)
+
+
+if __name__ == "__main__":
+    sys.exit(run_command("python airflow/run_pipeline_deployed.py", __doc__, run_one, run_backfill))

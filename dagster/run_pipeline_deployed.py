@@ -1,0 +1,164 @@
+"""A declared pipeline (PIPELINE=p) run on the deployed stack's Dagster (MODE=deployed).
+
+    python dagster/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
+    python dagster/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+
+The flags, outputs and exit statuses of dagster/adapter.py, but nothing runs here: the
+pipeline is registered with the stack (stack/pipelines.py), the code location `pipelines`
+(dagster/deployed_pipelines.py) is reloaded through the webserver's GraphQL API
+(`reloadRepositoryLocation`) until it holds the job `<name>_job`, and the job is launched
+(`launchRun`) and followed as dagster/run_deployed.py does for the events job (its code).
+A DATE is the run's partition (the `dagster/partition` tag). A backfill launches one run per
+date, each its partition with its own output folder, side by side through the queue; each
+run runs every step (a launched run cannot take the date-independent steps' results from
+another run, as the local adapter's in-process runs do), which gives the same bytes.
+"""
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_deployed.py, beside this file
+from run_deployed import (  # isort: split
+    FINAL_RUN,
+    LAUNCH_RUN,
+    REPOSITORY,
+    TERMINATE,
+    _follow,
+    _launched,
+    _run,
+    _say,
+    _ui,
+    graphql,
+    run_config,
+    run_error,
+)
+
+from parity.binding import to_json
+from parity.cli import run_command
+from parity.declaration import Pipeline
+from parity.errors import PipelineError
+from stack.pipelines import register
+
+LOCATION = "pipelines"  # dagster/deployed/workspace.yaml
+RELOAD_SECONDS = 120
+RELOAD = """
+mutation Reload($name: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $name) {
+    __typename
+    ... on WorkspaceLocationEntry {
+      locationOrLoadError {
+        __typename
+        ... on RepositoryLocation { repositories { name jobs { name } } }
+        ... on PythonError { message }
+      }
+    }
+    ... on Error { message }
+  }
+}"""
+STEP_FAILURE = """
+query StepFailure($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection {
+      events {
+        __typename
+        ... on ExecutionStepFailureEvent {
+          failureMetadata {
+            description
+            metadataEntries { label ... on IntMetadataEntry { intValue } }
+          }
+        }
+      }
+    }
+  }
+}"""
+
+
+def reload_with(job: str) -> None:
+    """Reload the code location until it holds `job` (a load error is said in one line)."""
+    deadline = time.monotonic() + RELOAD_SECONDS
+    while True:
+        entry = graphql(RELOAD, {"name": LOCATION})["reloadRepositoryLocation"]
+        if entry["__typename"] != "WorkspaceLocationEntry":
+            raise PipelineError(f"dagster: reloading code location {LOCATION!r}: {entry}")
+        location = entry["locationOrLoadError"] or {}
+        if location.get("__typename") == "PythonError":
+            first = location["message"].strip().splitlines()[0]
+            raise PipelineError(f"dagster: code location {LOCATION!r} failed to load: {first}")
+        jobs = {job["name"] for repo in location.get("repositories", []) for job in repo["jobs"]}
+        if job in jobs:
+            return
+        if time.monotonic() > deadline:
+            raise PipelineError(f"dagster: code location {LOCATION!r} has no job {job} after "
+                                f"{RELOAD_SECONDS} s of reloads")  # fmt: skip
+        time.sleep(1)
+
+
+def launch(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | None) -> str:
+    job = f"{pipeline.name}_job"
+    tags = [{"key": "dagster/partition", "value": day.isoformat()}] if day else []
+    ops = {"publish": {"config": {"output_dir": output_dir}}}
+    config = {**run_config(ops), "resources": {"params": {"config": to_json(values)}}}
+    params = {
+        "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+                     "jobName": job},
+        "runConfigData": config,
+        "executionMetadata": {"tags": tags},
+    }  # fmt: skip
+    launched = _launched(graphql(LAUNCH_RUN, {"params": params})["launchRun"], "launchRun")
+    run_id = launched["run"]["runId"]
+    _say(f"launched {job}{f' {day}' if day else ''} as run {run_id} ({_ui(f'/runs/{run_id}')})")
+    return run_id
+
+
+def follow(run_ids: list[str]) -> None:
+    """Follow the runs to their end (terminated if this command is stopped); the first
+    failed run's error, as the adapter gives it in local mode."""
+    try:
+        runs = _follow(lambda: [_run(run_id) for run_id in run_ids],
+                       lambda runs: all(run["status"] in FINAL_RUN for run in runs))  # fmt: skip
+    except BaseException:
+        for run_id in run_ids:
+            with suppress(PipelineError):
+                graphql(TERMINATE, {"runId": run_id})
+        raise
+    for run in runs:
+        if run["status"] != "SUCCESS":
+            raise step_error(run["runId"])
+
+
+def step_error(run_id: str) -> PipelineError:
+    """The failed step's one line and exit code, which the adapter's op gives its Failure
+    (description, metadata `exit_code`); else the events runner's reading of the run."""
+    events = graphql(STEP_FAILURE, {"runId": run_id})["logsForRun"].get("events", [])
+    for event in events:
+        failure = event.get("failureMetadata") or {}
+        if failure.get("description"):
+            error = PipelineError(failure["description"])
+            codes = [entry.get("intValue") for entry in failure.get("metadataEntries", [])
+                     if entry["label"] == "exit_code"]  # fmt: skip
+            error.exit_code = codes[0] if codes and codes[0] is not None else 1
+            return error
+    return run_error(run_id)
+
+
+def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> None:
+    register(pipeline)
+    reload_with(f"{pipeline.name}_job")
+    day = values.get(pipeline.partition) if pipeline.partition else None
+    follow([launch(pipeline, values, output_dir, day)])
+
+
+def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
+                 output_dir: str) -> None:  # fmt: skip
+    register(pipeline)
+    reload_with(f"{pipeline.name}_job")
+    follow([launch(pipeline, {**values, pipeline.partition: day},
+                   str(Path(output_dir, day.isoformat())), day) for day in dates])  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(run_command("python dagster/run_pipeline_deployed.py", __doc__, run_one, run_backfill))
