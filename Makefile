@@ -199,12 +199,13 @@ backfill: $(addprefix backfill-,$(WRAPPERS))
 ALL_EXPECT_local := $(WRAPPERS)
 ALL_EXPECT_deployed := $(WRAPPERS) $(addsuffix @deployed,$(filter-out reference,$(WRAPPERS)))
 ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(ALL_EXPECT_$(MODE)))
-# With PIPELINE=: the same for a declared pipeline (scripts/pipeline_all.py), local mode.
+# With PIPELINE=: the same for a declared pipeline (scripts/pipeline_all.py), in either mode.
 PIPELINE_ALL = $(REFERENCE_PY) scripts/pipeline_all.py --pipeline "$(PIPELINE)" --make "$(MAKE)" \
-	--expect "$(or $(strip $(EXPECT)),$(WRAPPERS))" --root "$(OUTPUT_ROOT)"
+	--expect "$(ALL_WRAPPERS)" --root "$(OUTPUT_ROOT)"
 ifneq ($(strip $(PIPELINE)),)
 all compare bless: setup
-	@$(PIPELINE_ALL) $@
+	@$(if $(and $(filter all,$@),$(findstring @deployed,$(ALL_WRAPPERS))),$(STACK) exec --) \
+		$(PIPELINE_ALL) $@
 else
 all: setup data
 	@$(if $(findstring @deployed,$(ALL_WRAPPERS)),$(STACK) exec --) \

@@ -2,7 +2,8 @@
 expected wrapper, then one verdict over its folder OUTPUT_ROOT/<name>/.
 
     all:     each wrapper's run on the pipeline's sample and, if it is partitioned and has
-             sample_dates, its backfill of them (one line each, logs in .state/logs/), then
+             sample_dates, its backfill of them (one line each, logs in .state/logs/;
+             `<wrapper>@deployed`: in MODE=deployed, under <name>/deployed/), then
              the verdict against each other and the golden file <name>.golden.json beside
              the pipeline (missing: red, with the command that writes it);
     compare: the verdict alone (without a golden file, the wrappers with each other);
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return compare_main([str(fresh), "--layout", "pipeline", "--bless", str(fresh),
                              "--golden", str(golden)])  # fmt: skip
     if args.action == "all":
-        rewritten = [root / wrapper for wrapper in args.expect]
-        rewritten += [root / "backfill" / wrapper for wrapper in args.expect]
+        places = [(folder_of(name, root), name.partition("@")[0]) for name in args.expect]
+        rewritten = [folder / wrapper for folder, wrapper in places]
+        rewritten += [folder / "backfill" / wrapper for folder, wrapper in places]
         print(f"all: {pipeline.name}: removing the folders it rewrites "
               f"({', '.join(map(str, rewritten))}); other files in {root}/ are kept")  # fmt: skip
         for stale in rewritten:
@@ -70,16 +72,32 @@ def main(argv: list[str] | None = None) -> int:
     return compare_main(verdict)
 
 
-def runs(pipeline, args: argparse.Namespace, wrappers: list[str], root: Path) -> bool:
-    """Every wrapper's run of the sample, then (if any) its backfill of the sample dates."""
+def folder_of(name: str, root: Path) -> Path:
+    """Where `name`'s outputs go: the pipeline's folder, or its mode's folder in it
+    (`prefect@deployed`: root/deployed/), the layout compare reads for that mode."""
+    mode = name.partition("@")[2]
+    return root / mode if mode else root
+
+
+def runs(pipeline, args: argparse.Namespace, names: list[str], root: Path) -> bool:
+    """Every wrapper's run of the sample, then (if any) its backfill of the sample dates; a
+    `<wrapper>@deployed` name is that wrapper in MODE=deployed (the stack already up)."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    common = [f"PIPELINE={args.pipeline}", "PARAMS=", "DATE=", "OUTPUT_DIR=",
-              f"OUTPUT_ROOT={root}", "MODE=local"]  # fmt: skip
-    jobs = [(wrapper, [wrapper]) for wrapper in wrappers]
-    if pipeline.sample_dates:
-        first, last = (day.isoformat() for day in pipeline.sample_dates)
-        jobs += [(f"backfill-{wrapper}", [f"backfill-{wrapper}", f"START={first}",
-                                          f"END={last}"]) for wrapper in wrappers]  # fmt: skip
+    common = [f"PIPELINE={args.pipeline}", "PARAMS=", "DATE="]
+    jobs = []
+    for name in names:
+        wrapper, _, mode = name.partition("@")
+        label = wrapper + (f"-{mode}" if mode else "")
+        where = [f"MODE={mode or 'local'}", f"OUTPUT_ROOT={root}", "OUTPUT_DIR="]
+        if mode:  # the pipeline's own folder, then <mode>/ in it
+            folder = folder_of(name, root / pipeline.name)
+            where = [f"MODE={mode}", f"OUTPUT_ROOT={root}", f"OUTPUT_DIR={folder / wrapper}"]
+        jobs.append((label, [wrapper, *where]))
+        if pipeline.sample_dates:
+            first, last = (day.isoformat() for day in pipeline.sample_dates)
+            dated = [*where[:2], f"OUTPUT_DIR={folder / 'backfill'}"] if mode else where
+            jobs.append((f"backfill-{label}", [f"backfill-{wrapper}", f"START={first}",
+                                               f"END={last}", *dated]))  # fmt: skip
     failed = [label for label, target in jobs
               if not run(f"{pipeline.name}-{label}",
                          [*shlex.split(args.make), *target, *common])]  # fmt: skip
