@@ -1,7 +1,8 @@
 """A declared pipeline (PIPELINE=p) run on the deployed stack's Airflow (MODE=deployed).
 
     python airflow/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
-    python airflow/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+    python airflow/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 \
+        --output-dir DIR
 
 The flags, outputs and exit statuses of airflow/adapter.py, but nothing runs here: the
 pipeline is registered with the stack (stack/pipelines.py), the stack's DAG bundle
@@ -26,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # run_deployed.py, beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_deployed.py, beside this file
 from run_deployed import _follow, _ready_api, _say, _task_error  # isort: split
 
 from parity.binding import to_json
@@ -40,7 +40,7 @@ from stack.pipelines import register
 
 BUNDLE = "pipelines"  # airflow/deployed/configure.py
 RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")  # adapter.RUN_ENVIRONMENT
-AIRFLOW = HERE.parent / ".venvs" / "airflow" / "bin" / "airflow"
+AIRFLOW = layout.PROJECT / ".venvs" / "airflow" / "bin" / "airflow"
 
 
 def parse(pipeline: Pipeline) -> None:

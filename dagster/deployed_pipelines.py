@@ -1,5 +1,6 @@
-"""The code location `pipelines` of the deployed Dagster: a job per pipeline registered with
-the stack (stack/pipelines.py), each built by dagster/adapter.py from its declaration.
+"""The code location `pipelines` of the deployed Dagster: per pipeline registered with the
+stack (stack/pipelines.py), a repository named by it holding its job, built by
+dagster/adapter.py from its declaration.
 
 Served by `dagster code-server start` (dagster/deployed/supervisord.conf), which, unlike
 `dagster api grpc`, loads its definitions again when the location is reloaded
@@ -12,11 +13,11 @@ left out here, the others kept.
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # adapter.py, dagster_env.py, definitions.py
-sys.path.append(str(HERE.parent))  # stack/, from the checkout
+# adapter.py, dagster_env.py, definitions.py; stack/, from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-import dagster_env  # noqa: F401  # isort: split
+import dagster_env  # isort: split
 
 from adapter import build_job
 
@@ -24,4 +25,17 @@ import dagster as dg
 from stack.pipelines import registered
 
 LOCATION = "pipelines"
-defs = dg.Definitions(jobs=[build_job(pipeline) for pipeline in registered().values()])
+
+
+def repository(pipeline) -> dg.RepositoryDefinition:
+    """A repository of its own, named by the pipeline: two pipelines may name a step alike,
+    and the op names of one repository must be unique."""
+    job = build_job(pipeline)
+    return dg.repository(name=pipeline.name)(lambda: [job])
+
+
+_pipelines = registered()
+for _name, _pipeline in _pipelines.items():
+    globals()[f"{_name}_repository"] = repository(_pipeline)
+if not _pipelines:  # a location must hold something: none registered yet
+    defs = dg.Definitions()

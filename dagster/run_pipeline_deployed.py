@@ -1,12 +1,14 @@
 """A declared pipeline (PIPELINE=p) run on the deployed stack's Dagster (MODE=deployed).
 
     python dagster/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
-    python dagster/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+    python dagster/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 \
+        --output-dir DIR
 
 The flags, outputs and exit statuses of dagster/adapter.py, but nothing runs here: the
 pipeline is registered with the stack (stack/pipelines.py), the code location `pipelines`
 (dagster/deployed_pipelines.py) is reloaded through the webserver's GraphQL API
-(`reloadRepositoryLocation`) until it holds the job `<name>_job`, and the job is launched
+(`reloadRepositoryLocation`) until its repository `<name>` holds the job `<name>_job`, and
+the job is launched
 (`launchRun`) and followed as dagster/run_deployed.py does for the events job (its code).
 A DATE is the run's partition (the `dagster/partition` tag). A backfill launches one run per
 date, each its partition with its own output folder, side by side through the queue; each
@@ -14,6 +16,7 @@ run runs every step (a launched run cannot take the date-independent steps' resu
 another run, as the local adapter's in-process runs do), which gives the same bytes.
 """
 
+import fcntl
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_deployed.py, bes
 from run_deployed import (  # isort: split
     FINAL_RUN,
     LAUNCH_RUN,
-    REPOSITORY,
     TERMINATE,
     _follow,
     _launched,
@@ -59,6 +61,13 @@ mutation Reload($name: String!) {
     ... on Error { message }
   }
 }"""
+REPOSITORY = """
+query Repository($selector: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $selector) {
+    __typename
+    ... on Repository { jobs { name } }
+  }
+}"""
 STEP_FAILURE = """
 query StepFailure($runId: ID!) {
   logsForRun(runId: $runId) {
@@ -77,24 +86,43 @@ query StepFailure($runId: ID!) {
 }"""
 
 
-def reload_with(job: str) -> None:
-    """Reload the code location until it holds `job` (a load error is said in one line)."""
-    deadline = time.monotonic() + RELOAD_SECONDS
-    while True:
-        entry = graphql(RELOAD, {"name": LOCATION})["reloadRepositoryLocation"]
-        if entry["__typename"] != "WorkspaceLocationEntry":
-            raise PipelineError(f"dagster: reloading code location {LOCATION!r}: {entry}")
-        location = entry["locationOrLoadError"] or {}
-        if location.get("__typename") == "PythonError":
-            first = location["message"].strip().splitlines()[0]
-            raise PipelineError(f"dagster: code location {LOCATION!r} failed to load: {first}")
-        jobs = {job["name"] for repo in location.get("repositories", []) for job in repo["jobs"]}
-        if job in jobs:
-            return
-        if time.monotonic() > deadline:
-            raise PipelineError(f"dagster: code location {LOCATION!r} has no job {job} after "
-                                f"{RELOAD_SECONDS} s of reloads")  # fmt: skip
-        time.sleep(1)
+def reload_with(pipeline: Pipeline, registered: Path) -> None:
+    """Have the code location hold the pipeline's current job: reloaded when its repository
+    lacks the job or the pipeline was registered since the last reload. The commands of this
+    project take turns (an flock): reloads at once would restart the code server under each
+    other's feet; a run under way survives one (its process is the old server's, which
+    ends when its runs have)."""
+    job, stamp = f"{pipeline.name}_job", registered.with_suffix(".reloaded")
+    with open(registered.with_name(".dagster-reload.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = stamp.exists() and stamp.stat().st_mtime >= registered.stat().st_mtime
+        if current and job in _jobs(graphql(REPOSITORY, {"selector": {
+                "repositoryLocationName": LOCATION, "repositoryName": pipeline.name}})):
+            return  # fmt: skip
+        deadline = time.monotonic() + RELOAD_SECONDS
+        while True:
+            try:
+                entry = graphql(RELOAD, {"name": LOCATION})["reloadRepositoryLocation"]
+            except PipelineError:  # the webserver between two states of the location
+                entry = {"__typename": "retry"}
+            location = entry.get("locationOrLoadError") or {}
+            if location.get("__typename") == "PythonError":
+                first = location["message"].strip().splitlines()[0]
+                raise PipelineError(f"dagster: code location {LOCATION!r} failed to load: {first}")
+            repositories = location.get("repositories", [])
+            if job in {job["name"] for repo in repositories if repo["name"] == pipeline.name
+                       for job in repo["jobs"]}:  # fmt: skip
+                stamp.touch()
+                return
+            if time.monotonic() > deadline:
+                raise PipelineError(f"dagster: code location {LOCATION!r} has no job {job} after "
+                                    f"{RELOAD_SECONDS} s of reloads: {entry}")  # fmt: skip
+            time.sleep(1)
+
+
+def _jobs(answer: dict) -> set[str]:
+    repository = answer["repositoryOrError"]
+    return {job["name"] for job in repository.get("jobs", [])}
 
 
 def launch(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | None) -> str:
@@ -103,7 +131,7 @@ def launch(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | Non
     ops = {"publish": {"config": {"output_dir": output_dir}}}
     config = {**run_config(ops), "resources": {"params": {"config": to_json(values)}}}
     params = {
-        "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+        "selector": {"repositoryLocationName": LOCATION, "repositoryName": pipeline.name,
                      "jobName": job},
         "runConfigData": config,
         "executionMetadata": {"tags": tags},
@@ -146,16 +174,14 @@ def step_error(run_id: str) -> PipelineError:
 
 
 def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> None:
-    register(pipeline)
-    reload_with(f"{pipeline.name}_job")
+    reload_with(pipeline, register(pipeline))
     day = values.get(pipeline.partition) if pipeline.partition else None
     follow([launch(pipeline, values, output_dir, day)])
 
 
 def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
                  output_dir: str) -> None:  # fmt: skip
-    register(pipeline)
-    reload_with(f"{pipeline.name}_job")
+    reload_with(pipeline, register(pipeline))
     follow([launch(pipeline, {**values, pipeline.partition: day},
                    str(Path(output_dir, day.isoformat())), day) for day in dates])  # fmt: skip
 

@@ -10,16 +10,18 @@ fixed in a deployment file: each pipeline's deployments are its own (two run sid
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # adapter.py and prefect_env.py, however this file is loaded
-sys.path.append(str(HERE.parent))  # stack/, from the checkout
+# adapter.py and prefect_env.py, however this file is loaded; stack/, from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-import prefect_env  # noqa: F401  # isort: split
+import prefect_env  # isort: split
 
 from adapter import build
 from prefect.flows import Flow
 
 from stack.pipelines import find
+
+HERE = Path(__file__).resolve().parent
 
 KINDS = ("run", "backfill")
 

@@ -3,9 +3,9 @@
 Prefect reads its settings when it is imported: every module of prefect/ that imports Prefect
 imports this first. Which table applies is the command's:
 
-- run_deployed.py (and run_pipeline_deployed.py) is a client of the deployed stack's `prefect server`: its address and the
-  auth string made at `make up`, the client's state in the stack's folder. Always set: the
-  stack decides them.
+- run_deployed.py and run_pipeline_deployed.py are clients of the deployed stack's `prefect
+  server`: its address and the auth string made at `make up`, the client's state in the
+  stack's folder. Always set: the stack decides them.
 - Everything else (flow.py, adapter.py, and flow.py in a deployed worker's flow-run process)
   keeps Prefect's state and logs in the project, no telemetry, loopback only; each only where
   the caller has not set it.

@@ -1,7 +1,8 @@
 """A declared pipeline (PIPELINE=p) run on the deployed stack's Prefect (MODE=deployed).
 
     python prefect/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
-    python prefect/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
+    python prefect/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 \
+        --output-dir DIR
 
 The flags, outputs and exit statuses of prefect/adapter.py, but nothing runs here: the
 pipeline is registered with the stack (stack/pipelines.py), its two flows are deployed to the

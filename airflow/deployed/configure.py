@@ -29,6 +29,12 @@ PROJECT = Path(__file__).resolve().parent.parent.parent
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 PIPELINES_BUNDLE = "pipelines"  # airflow/run_pipeline_deployed.py has it reserialized
+BUNDLES = json.dumps([
+    {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+    {"name": PIPELINES_BUNDLE, "classpath": LOCAL_BUNDLE,
+     "kwargs": {"path": str(PROJECT / "airflow" / "deployed" / "pipeline_dags"),
+                "refresh_interval": 0}},
+])  # fmt: skip
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -72,12 +78,7 @@ def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
         "scheduler": {"use_job_schedule": "False", "scheduler_heartbeat_sec": "1"},
         # Two DAG bundles: the events DAG's folder, and the registered pipelines' DAGs
         # (airflow/deployed/pipeline_dags/, read from the stack's registry).
-        "dag_processor": {"refresh_interval": "30", "dag_bundle_config_list": json.dumps([
-            {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
-            {"name": PIPELINES_BUNDLE, "classpath": LOCAL_BUNDLE,
-             "kwargs": {"path": str(PROJECT / "airflow" / "deployed" / "pipeline_dags"),
-                        "refresh_interval": 0}},
-        ])},  # fmt: skip
+        "dag_processor": {"refresh_interval": "30", "dag_bundle_config_list": BUNDLES},
         "logging": {
             "base_log_folder": str(Path(home) / "logs"),
             "logging_level": "INFO",

@@ -11,9 +11,9 @@ left out (stack/pipelines.py), the others kept.
 import sys
 from pathlib import Path
 
-AIRFLOW = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(AIRFLOW))  # adapter.py and airflow_env.py
-sys.path.append(str(AIRFLOW.parent))  # stack/, from the checkout
+# adapter.py and airflow_env.py; stack/, from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.append(str(Path(__file__).resolve().parents[3]))
 
 from adapter import build_dag
 
