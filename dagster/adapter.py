@@ -31,7 +31,7 @@ from dagster_env import STATE  # isort: split
 
 import pydantic
 from definitions import run_config as log_config
-from definitions import stdout_console
+from definitions import run_variables, stdout_console
 
 import dagster as dg
 from parity import Pipeline, PipelineError, UsageError, console, is_retryable
@@ -90,7 +90,7 @@ def _step_op(pipeline: Pipeline, name: str) -> dg.OpDefinition:
                lambda context, values, handles: run_step(
                    pipeline, name, values, handles, context.resources.staging,
                    attempt=context.retry_number + 1),
-               required_resource_keys={"params", "staging"},
+               required_resource_keys={"params", "staging", "run_variables"},
                retry_policy=dg.RetryPolicy(max_retries=declared.retries,
                                            delay=declared.retry_delay_seconds))  # fmt: skip
 
@@ -149,7 +149,8 @@ def build_job(pipeline: Pipeline) -> dg.JobDefinition:
         name=f"{pipeline.name}_job", partitions_def=DAYS if pipeline.partition else None,
         executor_def=dg.in_process_executor, logger_defs={"console": stdout_console},
         resource_defs={"params": parameters_config(pipeline).configure_at_launch(),
-                       "staging": staging, "handles": handles_manager({})},
+                       "staging": staging, "handles": handles_manager({}),
+                       "run_variables": run_variables},
     )(graph)  # fmt: skip
 
 

@@ -114,7 +114,8 @@ def staging_area(context: dg.InitResourceContext) -> Iterator[str]:
 
 # Variables a launched run carries as tags `etl/<NAME>`: the DefaultRunLauncher starts every
 # run's process with the code server's environment, so a caller's variable travels this way.
-RUN_VARIABLES = ("ETL_FAIL_ATTEMPTS",)
+# (PARITY_FAIL_*: a declared pipeline's, dagster/adapter.py's jobs in deployed mode.)
+RUN_VARIABLES = ("ETL_FAIL_ATTEMPTS", "PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
 RUN_VARIABLE_TAG = "etl/{}"
 
 

@@ -14,9 +14,12 @@ A DATE is the run's partition (the `dagster/partition` tag). A backfill launches
 date, each its partition with its own output folder, side by side through the queue; each
 run runs every step (a launched run cannot take the date-independent steps' results from
 another run, as the local adapter's in-process runs do), which gives the same bytes.
+PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS travel as the run's tags `etl/<NAME>`, which the run
+sets in its own process (definitions.run_variables).
 """
 
 import fcntl
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -39,10 +42,13 @@ from run_deployed import (  # isort: split
     run_error,
 )
 
+from definitions import RUN_VARIABLE_TAG
+
 from parity.binding import to_json
 from parity.cli import run_command
 from parity.declaration import Pipeline
 from parity.errors import PipelineError
+from parity.faults import FAIL_ATTEMPTS, FAIL_STEP
 from stack.pipelines import register
 
 LOCATION = "pipelines"  # dagster/deployed/workspace.yaml
@@ -128,6 +134,8 @@ def _jobs(answer: dict) -> set[str]:
 def launch(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | None) -> str:
     job = f"{pipeline.name}_job"
     tags = [{"key": "dagster/partition", "value": day.isoformat()}] if day else []
+    tags += [{"key": RUN_VARIABLE_TAG.format(name), "value": os.environ[name]}
+             for name in (FAIL_STEP, FAIL_ATTEMPTS) if os.environ.get(name)]  # fmt: skip
     ops = {"publish": {"config": {"output_dir": output_dir}}}
     config = {**run_config(ops), "resources": {"params": {"config": to_json(values)}}}
     params = {

@@ -140,7 +140,9 @@ def test_dagster_answers_the_stacks_login(stack):
     assert dagster_version(stack, basic_auth(login)) == 200
 
 
-@pytest.mark.parametrize("socket", ["dagster-web/webserver.sock", "dagster/code-server.sock"])
+@pytest.mark.parametrize(
+    "socket", ["dagster-web/webserver.sock", "dagster/code-server.sock", "dagster/pipelines.sock"]
+)
 def test_dagsters_webserver_and_code_server_sockets_refuse_another_user(stack, socket):
     path = STATE / socket
     assert path.is_socket()
