@@ -19,6 +19,7 @@ sets in its own process (definitions.run_variables).
 """
 
 import fcntl
+import json
 import os
 import sys
 import time
@@ -94,14 +95,17 @@ query StepFailure($runId: ID!) {
 
 def reload_with(pipeline: Pipeline, registered: Path) -> None:
     """Have the code location hold the pipeline's current job: reloaded when its repository
-    lacks the job or the pipeline was registered since the last reload. The commands of this
-    project take turns (an flock): reloads at once would restart the code server under each
-    other's feet; a run under way survives one (its process is the old server's, which
-    ends when its runs have)."""
+    lacks the job, or the pipeline was registered or its file changed since the last reload.
+    The commands of this project take turns (an flock): reloads at once would restart the
+    code server under each other's feet; a run under way survives one (its process is the
+    old server's, which ends when its runs have)."""
     job, stamp = f"{pipeline.name}_job", registered.with_suffix(".reloaded")
     with open(registered.with_name(".dagster-reload.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = stamp.exists() and stamp.stat().st_mtime >= registered.stat().st_mtime
+        source = json.loads(registered.read_text(encoding="utf-8"))["pipeline"]
+        changed = max(os.path.getmtime(path) for path in (registered, source)
+                      if os.path.isfile(path))  # fmt: skip
+        current = stamp.exists() and stamp.stat().st_mtime >= changed
         if current and job in _jobs(graphql(REPOSITORY, {"selector": {
                 "repositoryLocationName": LOCATION, "repositoryName": pipeline.name}})):
             return  # fmt: skip
