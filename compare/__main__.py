@@ -36,6 +36,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from compare import KNOWN_WRAPPERS, MODES
 from compare.discovery import DiscoveryError, Found, discover, discover_files, discover_pipeline
@@ -56,6 +57,7 @@ from compare.report import render_console, render_markdown
 from compare.row_diff import Mismatched
 from compare.schema_diff import column_pairs
 from compare.tolerance import Tolerances, examine
+from parity import processes
 
 BASELINE = "reference"
 REPORTS = ("parity-report.json", "parity-report.md", "parity-report.junit.xml",
@@ -451,5 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report.get("tolerance", {}).get("verdict") == "equal-within-tolerance" else 1
 
 
+def cli() -> NoReturn:
+    """`parity-compare` and `python -m compare`: main(), then an exit that Arrow's threads
+    cannot turn into an abort (parity.processes.exit_without_teardown)."""
+    processes.exit_without_teardown(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
