@@ -44,12 +44,15 @@ WORKDIR /app
 # Writable by any user, so the image also runs as `--user "$(id -u)"`, who then owns what it
 # writes to a mounted output/; an orchestrator keeps its state in /app/.state/<wrapper>.
 RUN mkdir --mode=1777 .state data output
-ENV PATH=/opt/venv/bin:$PATH
+# PARITY_IMAGE: a pipeline's requirements.txt is refused here (parity/requirements.py).
+ENV PATH=/opt/venv/bin:$PATH PARITY_IMAGE=1
 USER 10001
 
 # Each wrapper's own part: the folder it runs from, and its default command (a run of the sample).
 FROM runtime AS reference
 COPY compare/ compare/
+# make docker-all PIPELINE=p's plan and verdict (containers/pipeline.sh): make all's own code.
+COPY scripts/make_all.py scripts/pipeline_all.py scripts/
 CMD ["python", "-m", "shared_etl", "--input-path", "data/synthetic_events.csv", "--output-path", "output/reference_output.parquet"]
 
 FROM runtime AS prefect

@@ -3,7 +3,7 @@
 #   make all MODE=deployed [EXPECT="reference prefect@deployed"]      the same, and each orchestrator again through the stack
 #   make setup | data | bless | check | test | bench | clean            check: lint + in-process tests (no orchestrator, seconds)
 #   make compare [EXPECT="reference prefect"]                         the verdict over output/ (default: all four)
-#   make docker-all                                                   everything in containers, then the verdict (docker or podman)
+#   make docker-all [PIPELINE=file.py]                                everything in containers, then the verdict (docker or podman)
 #   make containers-test                                              build and run every image and the compose file; check the bytes
 #   make <wrapper> [INPUT=csv] [OUTPUT=parquet] [DATE=YYYY-MM-DD]     wrapper: reference prefect dagster airflow
 #                   (with DATE and no OUTPUT: output/date-<DATE>/<wrapper>_output.parquet)
@@ -239,8 +239,9 @@ PYTHON_IMAGE ?=
 CONTAINERS := CONTAINER_ENGINE=$(CONTAINER_ENGINE) PYTHON_IMAGE=$(PYTHON_IMAGE)
 
 # The same comparison in containers (docker-compose.yml): its exit status is the verdict's.
+# PIPELINE=path/to/name.py: make all PIPELINE= in containers (containers/pipeline.sh).
 docker-all:
-	@$(CONTAINERS) containers/docker-all.sh
+	@$(CONTAINERS) PIPELINE="$(PIPELINE)" containers/docker-all.sh
 
 # The images and the compose file built and run for real, checked against the golden bytes.
 containers-test:

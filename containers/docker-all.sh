@@ -3,11 +3,24 @@
 # wrapper's run and backfill of the sample into output/, then compare (its exit status is
 # this script's). The engine, a compose and the images come first; then, of output/, only
 # the files this run writes again are removed, and it says so.
+# With PIPELINE=path/to/name.py: that pipeline instead, as `make all PIPELINE=` does
+# (containers/pipeline.sh), into output/<name>/; no compose needed.
 set -euo pipefail
 # shellcheck source=containers/engine.sh
 source "$(dirname "$0")/engine.sh"
+if [[ -n ${PIPELINE:-} ]]; then
+    # shellcheck source=containers/pipeline.sh
+    source "$PROJECT/containers/pipeline.sh"
+    pipeline_usable "$PIPELINE"  # before anything else: a refusal needs no engine
+fi
 detect_engine
 cd "$PROJECT"
+if [[ -n ${PIPELINE:-} ]]; then
+    containers/build.sh
+    status=0
+    pipeline_all "$PIPELINE" output "$STATE/logs" || status=$?
+    exit "$status"
+fi
 containers/compose.sh version > /dev/null
 containers/build.sh
 

@@ -5,10 +5,13 @@
 #  2. runs every image's default command and its backfill of the sample, with data/ and
 #     output/ mounted as the README says, once as the image's own user (10001) and once as
 #     `--user $(id -u):$(id -g)`; then compare, in the reference image, over each output/;
-#  3. checks that a failing service fails the compose run (a compose that ignores
+#  3. runs a pipeline of your own (examples/shop/shop.py, pandas) as `make docker-all
+#     PIPELINE=` does (containers/pipeline.sh): every image's run and backfill of its sample,
+#     then the verdict against shop.golden.json;
+#  4. checks that a failing service fails the compose run (a compose that ignores
 #     `depends_on` conditions would pass it), then runs docker-compose.yml as `make
 #     docker-all` does: `run --rm compare`, every run as a service;
-#  4. checks each output/ from the host (containers/check_outputs.py): the golden sha256 of
+#  5. checks each output/ from the host (containers/check_outputs.py): the golden sha256 of
 #     every file, the verdict, the project's version in every manifest, who owns the files.
 #
 # Exit 0 when all of it holds, 1 on any failure (the step and its log named on stderr), 2 when
@@ -31,6 +34,7 @@ declare -A BACKFILL=(
     [dagster]="python dagster/definitions.py"
     [airflow]="python airflow/run.py"
 )
+OWN_PIPELINE=examples/shop/shop.py  # a pipeline of your own: pandas, two inputs, partitioned
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}  # seconds for one container run; an Airflow backfill takes ~1 min
 
 test_id=parity-harness-test-$$
@@ -136,10 +140,18 @@ for mode in image host; do
     phase "ran every image and backfill as the $mode user, compare: identical, golden" "$started"
 done
 
+# 3. A pipeline of your own, in the same images.
+started=$EPOCHREALTIME
+# shellcheck source=containers/pipeline.sh
+source containers/pipeline.sh
+PIPELINE_LABEL=$label pipeline_all "$OWN_PIPELINE" "$work/pipeline/output" "$logs" \
+    || fail "$OWN_PIPELINE through the four images: not identical to its golden file (logs: ${logs#"$PROJECT"/}/pipeline-*.log)"
+phase "ran $OWN_PIPELINE in every image, its run and backfill, verdict: identical, golden" "$started"
+
 leftover=$("$CONTAINER_ENGINE" ps -aq --filter "label=$label")
 [[ -z $leftover ]] || fail "containers left after the runs: $leftover"
 
-# 3. The compose file, in a folder of its own with the sample and an empty output/.
+# 4. The compose file, in a folder of its own with the sample and an empty output/.
 started=$EPOCHREALTIME
 mkdir -p "$work/compose/data" "$work/compose/output"
 cp docker-compose.yml "$work/compose/"

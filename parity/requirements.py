@@ -9,6 +9,7 @@ pinned one; two pipelines with different requirements never see each other's.
 """
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ FILE_NAME = "requirements.txt"
 ROOT = Path(__file__).resolve().parent.parent / ".state" / "requirements"
 # Written last by the installer: the overlay is complete, for these pins (uv.lock's sha256).
 STAMP = ".installed"
+# Set in the container images (Dockerfile), which have no installer: there, a requirements
+# file is refused as such, not as one make has yet to install.
+IMAGE_VARIABLE = "PARITY_IMAGE"
 
 
 def environment() -> str:
@@ -36,6 +40,11 @@ def activate(folder: str | None) -> None:
     requirements = Path(folder or ".", FILE_NAME)
     if folder is None or not requirements.is_file():
         return
+    if os.environ.get(IMAGE_VARIABLE):
+        raise UsageError(
+            f"{requirements}: the images do not install a pipeline's requirements.txt (they "
+            "hold exactly uv.lock; docs/containers.md); run it locally: make all PIPELINE=..."
+        )
     env = environment()
     place = overlay(requirements, env)
     if not (place / STAMP).is_file():

@@ -151,8 +151,8 @@ def read_image(dockerfile: Path, build_args: dict[str, str]) -> Image:
             if instruction == "WORKDIR":
                 workdir = rest
             elif instruction == "COPY" and not rest.startswith("--from"):
-                source, target = rest.split()
-                copies.append((source, target))
+                *sources, target = rest.split()
+                copies += [(source, target) for source in sources]
             elif instruction == "ENV":
                 environment.update(pair.split("=", 1) for pair in shlex.split(rest))
             elif instruction == "USER":
@@ -410,3 +410,32 @@ def test_docker_all_without_an_engine_leaves_output_alone(tmp_path):
     assert (output / "notes.txt").read_text() == "mine\n"
     assert (output / "reference_output.parquet").read_bytes() == b"an earlier run\n"
     assert not (tmp_path / ".state").exists()
+
+
+@pytest.mark.parametrize("beside", ["requirements.txt", None])
+def test_docker_all_refuses_a_pipeline_the_images_cannot_run_before_any_engine(tmp_path, beside):
+    """Issue 20: the images hold exactly uv.lock, so a pipeline's requirements.txt is refused
+    (and a module name, which has no folder to mount): one line, exit 2, no engine asked."""
+    folder = tmp_path / "mine"
+    shutil.copytree(PROJECT / "examples" / "shop", folder)
+    pipeline = str(folder / "shop.py")
+    if beside:
+        (folder / beside).write_text("tabulate\n")
+    else:
+        pipeline = "shop"  # a module name
+    result = subprocess.run(
+        [str(CONTAINERS / "docker-all.sh")],
+        env={**os.environ, "PIPELINE": pipeline, "CONTAINER_ENGINE": "no-such-engine"},
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    expected = (
+        f"docker-all: {folder / 'requirements.txt'}: the images do not install a pipeline's "
+        "requirements.txt (they hold exactly uv.lock); run it locally: "
+        f"make all PIPELINE={pipeline}"
+        if beside
+        else "docker-all: PIPELINE=shop: no such file; the containers need a pipeline's file "
+        "(folder/name.py), whose folder they mount (a module name cannot be mounted)"
+    )
+    assert result.stderr.splitlines() == [expected]

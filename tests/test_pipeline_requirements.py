@@ -5,6 +5,7 @@ and refused in one line when a requirement would change a pinned package.
 `inflection` is a small pure-Python package the harness does not use (so not in uv.lock): the
 pipeline names its output's columns with it, and the expected names are written out here."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -96,3 +97,22 @@ def test_run_outside_make_before_its_requirements_are_installed_says_how(folder,
         f"error: {folder / 'requirements.txt'}: not installed in the reference environment; run "
         "the pipeline through make (make <wrapper> PIPELINE=...), which installs it"
     ]
+
+
+def test_run_in_an_image_refuses_its_requirements_as_the_images_do(folder, tmp_path):
+    """In the container images (PARITY_IMAGE set by the Dockerfile) no installer runs: the
+    refusal says so rather than pointing at make."""
+    (folder / "requirements.txt").write_text("inflection==0.5.1\n")
+    result = subprocess.run(
+        [PROJECT / ".venvs" / "reference" / "bin" / "python", "-m", "parity", "run",
+         str(folder / "totals.py"), "--output-dir", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=PROJECT, check=False,
+        env={**os.environ, "PARITY_IMAGE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {folder / 'requirements.txt'}: the images do not install a pipeline's "
+        "requirements.txt (they hold exactly uv.lock; docs/containers.md); run it locally: "
+        "make all PIPELINE=..."
+    ]
+    assert not (tmp_path / "o").exists()
