@@ -28,7 +28,7 @@ pipeline_usable() {
         || fail_usage "docker-all: $requirements: the images do not install a pipeline's requirements.txt (they hold exactly uv.lock); run it locally: make all PIPELINE=$pipeline"
 }
 
-# One container of image $1 as you, the pipeline's folder and $output mounted; the rest is the
+# One container of image $1 as you, pipeline_all's $folder and $output mounted; the rest is the
 # command. Rootless podman maps container uids to subordinate ones unless told to keep yours.
 pipeline_container() {
     local name=$1
@@ -36,7 +36,9 @@ pipeline_container() {
     local user_args=(--user "$(id -u):$(id -g)")
     [[ $CONTAINER_ENGINE == podman && $(podman info --format '{{.Host.Security.Rootless}}') == true ]] \
         && user_args+=(--userns=keep-id)
-    "$CONTAINER_ENGINE" run --rm ${PIPELINE_LABEL:+--label "$PIPELINE_LABEL"} "${user_args[@]}" \
+    # containers-test labels its containers (to remove them) and bounds each run (RUN_TIMEOUT).
+    ${RUN_TIMEOUT:+timeout "$RUN_TIMEOUT"} \
+        "$CONTAINER_ENGINE" run --rm ${PIPELINE_LABEL:+--label "$PIPELINE_LABEL"} "${user_args[@]}" \
         -v "$folder:/pipeline:ro" -v "$output:/app/output" "$(image_tag "$name")" "$@"
 }
 
@@ -52,23 +54,30 @@ pipeline_all() {
     plan=$(pipeline_container reference python -m scripts.pipeline_all plan --pipeline "$file" \
         --expect "$expect" --root output) || return $?
     local pids=() labels=() kind wrapper first last label
+    local started=$EPOCHREALTIME failed=()
     while read -r kind wrapper first last; do
         label=$wrapper${first:+-backfill}
         local where=(--output-root output --wrapper "$wrapper")
-        # shellcheck disable=SC2086  # ADAPTER holds a command line
-        if [[ $kind == run ]]; then
-            pipeline_container "$wrapper" ${ADAPTER[$wrapper]} run "$file" "${where[@]}"
-        else
-            pipeline_container "$wrapper" ${ADAPTER[$wrapper]} backfill "$file" \
-                --start "$first" --end "$last" "${where[@]}"
-        fi > "$logs/pipeline-$label.log" 2>&1 &
+        (
+            status=0
+            # shellcheck disable=SC2086  # ADAPTER holds a command line
+            if [[ $kind == run ]]; then
+                pipeline_container "$wrapper" ${ADAPTER[$wrapper]} run "$file" "${where[@]}"
+            else
+                pipeline_container "$wrapper" ${ADAPTER[$wrapper]} backfill "$file" \
+                    --start "$first" --end "$last" "${where[@]}"
+            fi > "$logs/pipeline-$label.log" 2>&1 || status=$?
+            seconds_since "$started" > "$logs/pipeline-$label.seconds"
+            exit "$status"
+        ) &
         pids+=($!) labels+=("$label")
     done <<< "$plan"
-    local started=$EPOCHREALTIME failed=()
     for i in "${!pids[@]}"; do
         wait "${pids[$i]}" || failed+=("${labels[$i]}")
     done
-    echo "docker-all: ${#pids[@]} runs at once in $(seconds_since "$started") s (logs: ${logs#"$PROJECT"/}/pipeline-*.log)"
+    echo "docker-all: ${#pids[@]} runs at once in $(seconds_since "$started") s, each:" \
+        "$(for label in "${labels[@]}"; do printf '%s %s, ' "$label" "$(< "$logs/pipeline-$label.seconds")"; done)" \
+        "(logs: ${logs#"$PROJECT"/}/pipeline-*.log)"
     for label in "${failed[@]}"; do
         tail -3 "$logs/pipeline-$label.log" >&2
         echo "docker-all: $label of $pipeline failed (log: ${logs#"$PROJECT"/}/pipeline-$label.log)" >&2
