@@ -84,6 +84,6 @@ pipeline_all() {
     done
     ((${#failed[@]} == 0)) || return 1
     pipeline_container reference python -m scripts.pipeline_all verdict --pipeline "$file" \
-        --expect "$expect" --root output || status=$?
+        --given "$pipeline" --expect "$expect" --root output || status=$?
     return "$status"
 }

@@ -35,6 +35,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--make", default="make", help="the make command ($(MAKE))")
     parser.add_argument("--expect", required=True, type=str.split, help="the wrappers")
     parser.add_argument("--root", required=True, help="OUTPUT_ROOT")
+    parser.add_argument("--given", help="the pipeline as you gave it, for messages (in a "
+                        "container, --pipeline is where it is mounted)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -75,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         verdict = [*map(str, filter(Path.exists, rewritten)), "--root", *verdict]
     if golden.exists():
         return compare_main([*verdict, "--golden", str(golden)])
-    missing = f"{golden} missing: write it with `make bless PIPELINE={args.pipeline}`"
+    given = args.given or args.pipeline
+    shown = Path(given).parent / golden.name if args.given else golden
+    missing = f"{shown} missing: write it with `make bless PIPELINE={given}`"
     if args.action in ("all", "verdict"):
         print(f"all: error: {missing}", file=sys.stderr)
         return 1
