@@ -5,10 +5,16 @@ One session runs the local files from the first; the other runs the deployed tie
 local files from the last. Before a session starts a file, it claims it in the queue folder
 both were given (one exclusive create, so exactly one session wins); a file the other
 session holds is passed over without a report. A test file is the unit, so its module
-fixtures run once. Without $PARITY_TEST_QUEUE (plain pytest), nothing here changes anything.
+fixtures run once. Both sessions run orchestrators on this checkout's local state at once,
+as users' runs side by side do; a test marked `exclusive_state` (one that needs the next run
+of an orchestrator to be its own: "the next run marks the killed one failed") holds an
+exclusive lock in the queue folder while every test that starts an orchestrator holds a
+shared one. Without $PARITY_TEST_QUEUE (plain pytest), nothing here changes anything.
 """
 
+import fcntl
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -65,7 +71,30 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     following = nextitem
     while following is not None and following.path != item.path and not _mine(following.path):
         following = _first_of_next_file[id(following)]
-    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    runtestprotocol(item, nextitem=following)
-    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    with _state_lock(item):
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        runtestprotocol(item, nextitem=following)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+class _Held:
+    """The lock on the orchestrators' local state, held for one test."""
+
+    def __init__(self, mode: int) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.file = open(Path(QUEUE, ".state.lock"), "a")  # closed on exit
+        fcntl.flock(self.file, self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()  # and with it the lock
+
+
+def _state_lock(item: pytest.Item) -> _Held | nullcontext:
+    if item.get_closest_marker("exclusive_state"):
+        return _Held(fcntl.LOCK_EX)
+    if item.get_closest_marker("orchestrators") or item.get_closest_marker("deployed"):
+        return _Held(fcntl.LOCK_SH)
+    return nullcontext()

@@ -20,6 +20,7 @@ STAGING = PROJECT / ".state" / "staging"
 
 pytestmark = [
     pytest.mark.orchestrators,
+    pytest.mark.exclusive_state,  # "the next run marks the killed one": no other run between
     pytest.mark.skipif(not PYTHON.exists(), reason="run `make setup` first"),
 ]
 

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import PROJECT
 
@@ -28,14 +29,8 @@ def test_it(once, n, request):
 """
 
 
-def test_two_sessions_share_the_files_and_run_each_test_once(tmp_path):
-    tests, record = tmp_path / "suite", tmp_path / "record.txt"
-    tests.mkdir()
-    for name, count in {**FILES, "test_deployed.py": 2}.items():
-        mark = "pytestmark = pytest.mark.deployed" if name == "test_deployed.py" else ""
-        (tests / name).write_text(TEST.format(mark=mark, record=str(record), count=count))
-    (tests / "pytest.ini").write_text("[pytest]\nmarkers =\n    deployed: the stack\n")
-    queue = tmp_path / "queue"
+def two_sessions(tests: Path, queue: Path) -> tuple[list[subprocess.Popen], list[str]]:
+    """make test's two sessions over `tests`, on one queue: both must pass."""
     queue.mkdir()
     env = {**os.environ, "PARITY_TEST_QUEUE": str(queue), "PYTHONPATH": str(PROJECT)}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.file_queue", "-p",
@@ -47,6 +42,17 @@ def test_two_sessions_share_the_files_and_run_each_test_once(tmp_path):
                               cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
     outputs = [first.communicate()[0], second.communicate()[0]]
     assert [first.returncode, second.returncode] == [0, 0], outputs
+    return [first, second], outputs
+
+
+def test_two_sessions_share_the_files_and_run_each_test_once(tmp_path):
+    tests, record = tmp_path / "suite", tmp_path / "record.txt"
+    tests.mkdir()
+    for name, count in {**FILES, "test_deployed.py": 2}.items():
+        mark = "pytestmark = pytest.mark.deployed" if name == "test_deployed.py" else ""
+        (tests / name).write_text(TEST.format(mark=mark, record=str(record), count=count))
+    (tests / "pytest.ini").write_text("[pytest]\nmarkers =\n    deployed: the stack\n")
+    (_, second), outputs = two_sessions(tests, tmp_path / "queue")
 
     runs = [line.split() for line in record.read_text().splitlines() if "::" in line]
     ran = [node for node, _ in runs]
@@ -64,3 +70,39 @@ def test_two_sessions_share_the_files_and_run_each_test_once(tmp_path):
     assert sorted(setups) == sorted(name[:-3] for name in [*FILES, "test_deployed.py"])
     passed = [int(re.search(r"(\d+) passed", out).group(1)) for out in outputs]
     assert sum(passed) == sum(FILES.values()) + 2
+
+
+TIMED = """
+import os, time, pytest
+pytestmark = [{marks}]
+@pytest.mark.parametrize("n", range(3))
+def test_it(n, request):
+    began = time.monotonic()
+    time.sleep(0.3)
+    with open({record!r}, "a") as out:
+        out.write(f"{{request.node.nodeid}} {{os.getpid()}} {{began}} {{time.monotonic()}}\\n")
+"""
+
+
+def test_an_exclusive_test_never_overlaps_an_orchestrator_test_of_the_other_session(tmp_path):
+    tests, record = tmp_path / "suite", tmp_path / "record.txt"
+    tests.mkdir()
+    marks = {"test_a.py": "pytest.mark.orchestrators, pytest.mark.exclusive_state",
+             "test_b.py": "pytest.mark.orchestrators", "test_c.py": "pytest.mark.orchestrators",
+             "test_d.py": "pytest.mark.orchestrators, pytest.mark.exclusive_state",
+             "test_e.py": "pytest.mark.orchestrators"}  # fmt: skip
+    for name, mark in marks.items():
+        (tests / name).write_text(TIMED.format(marks=mark, record=str(record)))
+    (tests / "pytest.ini").write_text("[pytest]\nmarkers =\n    deployed: the stack\n"
+                                      "    orchestrators: o\n    exclusive_state: x\n")
+    two_sessions(tests, tmp_path / "queue")
+
+    runs = [line.split() for line in record.read_text().splitlines()]
+    assert len(runs) == 15
+    assert len({pid for _, pid, _, _ in runs}) == 2  # both sessions ran tests
+    exclusive = [run for run in runs if run[0].split("::")[0] in ("test_a.py", "test_d.py")]
+    for node, pid, began, ended in exclusive:
+        for other, other_pid, other_began, other_ended in runs:
+            if other_pid != pid:  # the other session: not at the same time
+                assert float(other_ended) <= float(began) or float(other_began) >= float(
+                    ended), (node, other)

@@ -17,7 +17,8 @@ import pytest
 from tests.conformance.runs import started_make, wait_until
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
 
-pytestmark = pytest.mark.orchestrators
+# "the next run marks the killed one": no other Prefect run of this checkout in between
+pytestmark = [pytest.mark.orchestrators, pytest.mark.exclusive_state]
 
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 DEADLINE_SECONDS = 300
