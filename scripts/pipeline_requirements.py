@@ -35,13 +35,11 @@ def pipeline_folder(reference: str) -> Path | None:
     return Path(spec.origin).parent if spec and spec.origin else None  # the loader says why
 
 
-def pins(uv: str, sync_args: list[str], into: Path) -> str:
-    """Write the environment's pins (uv.lock, as `make setup` installs it) to `into`; return
-    uv.lock's sha256, which the overlay's stamp records."""
+def pins(uv: str, sync_args: list[str], into: Path) -> None:
+    """Write the environment's pins (uv.lock, as `make setup` installs it) to `into`."""
     subprocess.run([uv, "export", "--quiet", "--locked", "--no-hashes", "--no-emit-project",
                     "--format", "requirements.txt", *sync_args, "--output-file", str(into)],
                    cwd=PROJECT, check=True)  # fmt: skip
-    return hashlib.sha256((PROJECT / "uv.lock").read_bytes()).hexdigest()
 
 
 def refusal(file: Path, env: str, uv_error: str) -> str:
@@ -57,12 +55,12 @@ def install(file: Path, env: str, venv: Path, uv: str, sync_args: list[str]) -> 
     place.parent.mkdir(parents=True, exist_ok=True)
     with open(place.parent / ".lock", "w") as lock:  # one installer per environment at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
-        constraints = place.parent / f".pins-{os.getpid()}.txt"
-        lock_sha = pins(uv, sync_args, constraints)
+        lock_sha = hashlib.sha256((PROJECT / "uv.lock").read_bytes()).hexdigest()
         stamp = place / requirements.STAMP
         if stamp.is_file() and stamp.read_text() == lock_sha:
-            constraints.unlink()
-            return
+            return  # installed for these pins: no uv at all on the way to a run
+        constraints = place.parent / f".pins-{os.getpid()}.txt"
+        pins(uv, sync_args, constraints)
         building = place.with_name(f"{place.name}.building")
         shutil.rmtree(building, ignore_errors=True)
         result = subprocess.run(

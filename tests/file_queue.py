@@ -14,7 +14,8 @@ shared one. Without $PARITY_TEST_QUEUE (plain pytest), nothing here changes anyt
 
 import fcntl
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,23 +79,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return True
 
 
-class _Held:
-    """The lock on the orchestrators' local state, held for one test."""
-
-    def __init__(self, mode: int) -> None:
-        self.mode = mode
-
-    def __enter__(self) -> None:
-        self.file = open(Path(QUEUE, ".state.lock"), "a")  # closed on exit
-        fcntl.flock(self.file, self.mode)
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()  # and with it the lock
-
-
-def _state_lock(item: pytest.Item) -> _Held | nullcontext:
+@contextmanager
+def _state_lock(item: pytest.Item) -> Iterator[None]:
+    """The lock on the orchestrators' local state, held for one test: exclusive for an
+    `exclusive_state` test, shared for any other that starts an orchestrator."""
     if item.get_closest_marker("exclusive_state"):
-        return _Held(fcntl.LOCK_EX)
-    if item.get_closest_marker("orchestrators") or item.get_closest_marker("deployed"):
-        return _Held(fcntl.LOCK_SH)
-    return nullcontext()
+        mode = fcntl.LOCK_EX
+    elif item.get_closest_marker("orchestrators") or item.get_closest_marker("deployed"):
+        mode = fcntl.LOCK_SH
+    else:
+        yield
+        return
+    with open(Path(QUEUE, ".state.lock"), "a") as lock:  # closing it releases the lock
+        fcntl.flock(lock, mode)
+        yield
