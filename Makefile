@@ -155,12 +155,13 @@ ADAPTER_local = $(ADAPTER_$(1))
 ADAPTER_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
 	$(or $(PIPELINE_DEPLOYED_$(1)),$(error $(1) has no deployed mode for PIPELINE= yet)))
 
+# The events pipeline declared (shared_etl/pipeline.py) takes the events sample: `make data`.
 ifneq ($(strip $(PIPELINE)),)
-$(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))
+$(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE)) | data
 	$(call pipeline_requirements,$@)
 	$(call ADAPTER_$(MODE),$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
 
-$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE))
+$(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE)) | data
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ PIPELINE=p START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
 	$(call pipeline_requirements,$*)
 	$(call ADAPTER_$(MODE),$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
@@ -203,7 +204,7 @@ ALL_WRAPPERS = $(or $(strip $(EXPECT)),$(ALL_EXPECT_$(MODE)))
 PIPELINE_ALL = $(REFERENCE_PY) scripts/pipeline_all.py --pipeline "$(PIPELINE)" --make "$(MAKE)" \
 	--expect "$(ALL_WRAPPERS)" --root "$(OUTPUT_ROOT)"
 ifneq ($(strip $(PIPELINE)),)
-all compare bless: setup
+all compare bless: setup data
 	@$(if $(and $(filter all,$@),$(findstring @deployed,$(ALL_WRAPPERS))),$(STACK) exec --) \
 		$(PIPELINE_ALL) $@
 else

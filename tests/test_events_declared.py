@@ -1,0 +1,75 @@
+"""The events pipeline declared with the runtime's API (shared_etl/pipeline.py) gives the events
+wrappers' very bytes: under every generic adapter on the sample (against compare/golden.json,
+the hashes the events wrappers have always been held to), and under the reference runner on
+messy data no golden file was made from (against shared_etl's own command on the same file)."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parity import reference
+from parity.binding import bind
+from parity.registry import WRAPPERS
+from parity.staging import staging_area
+from shared_etl.pipeline import pipeline
+from tests.conftest import PROJECT, make, run_reference
+
+GOLDEN = json.loads((PROJECT / "compare" / "golden.json").read_text())
+DATES = [f"2024-01-0{day}" for day in range(1, 8)]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_its_golden_file_is_the_events_wrappers_own():
+    beside = PROJECT / "shared_etl" / f"{pipeline.name}.golden.json"
+    assert json.loads(beside.read_text()) == GOLDEN
+    assert sorted(GOLDEN) == sorted(
+        [f"run/{name}" for name in ("metrics", "rejects")]
+        + [f"backfill/{day}/{name}" for day in DATES for name in ("metrics", "rejects")]
+    )
+
+
+@pytest.mark.orchestrators
+def test_every_generic_adapter_gives_the_events_golden_bytes(tmp_path):
+    result = make("all", "PIPELINE=shared_etl.pipeline", f"OUTPUT_ROOT={tmp_path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("VERDICT: IDENTICAL: 16 outputs")
+    root = tmp_path / pipeline.name
+    for wrapper in WRAPPERS:
+        for name in ("metrics", "rejects"):
+            assert sha256(root / wrapper / f"{name}.parquet") == GOLDEN[f"run/{name}"], wrapper
+            for day in DATES:
+                got = sha256(root / "backfill" / wrapper / day / f"{name}.parquet")
+                assert got == GOLDEN[f"backfill/{day}/{name}"], (wrapper, day)
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> Path:
+    """bench/messy.py's dirt: offsets, rejects of every reason, duplicates, quoted fields."""
+    path = tmp_path_factory.mktemp("messy") / "messy.csv"
+    subprocess.run(
+        [sys.executable, "-m", "bench.messy", "--rows", "20000", "--seed", "7",
+         "--output", str(path)],
+        cwd=PROJECT, check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("date", [None, "2024-01-03"])
+def test_on_messy_data_it_gives_the_bytes_of_shared_etls_own_command(messy, tmp_path, date):
+    legacy = tmp_path / "legacy" / "out.parquet"
+    args = ["--input-path", str(messy), "--output-path", str(legacy)]
+    done = run_reference(*args, *(["--date", date] if date else []))
+    assert done.returncode == 0, done.stderr
+    values = bind(pipeline, {"input_path": str(messy), "date": date})
+    with staging_area("test-events-declared"):
+        reference.run(pipeline, values, str(tmp_path / "declared"))
+    assert sha256(tmp_path / "declared" / "metrics.parquet") == sha256(legacy)
+    rejects = legacy.with_name("out.rejects.parquet")
+    assert sha256(tmp_path / "declared" / "rejects.parquet") == sha256(rejects)
