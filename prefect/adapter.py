@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 # Prefect reads its settings when it is imported: prefect_env.py sets them, so it comes first.
 import prefect_env  # isort: split
 
+import local_runs
 from prefect.cache_policies import NO_CACHE
 from prefect.flows import Flow
 from prefect.runtime import flow_run, task_run
@@ -79,11 +80,16 @@ def build(pipeline: Pipeline) -> tuple[Flow, Flow]:
 
     def one(output_dir: str, **parameters: object) -> dict:
         values = to_json(parameters)
-        futures = submit(pipeline.order, values, run_folder(f"prefect-{flow_run.id}"))
-        _settled(pipeline.order, futures)
-        return _result("publish", publish.submit(values, futures, output_dir))
+        with local_runs.held_while_running(flow_run.id):
+            futures = submit(pipeline.order, values, run_folder(f"prefect-{flow_run.id}"))
+            _settled(pipeline.order, futures)
+            return _result("publish", publish.submit(values, futures, output_dir))
 
     def backfill(start: dt.date, end: dt.date, output_dir: str, **parameters: object) -> list:
+        with local_runs.held_while_running(flow_run.id):
+            return each_date(start, end, output_dir, **parameters)
+
+    def each_date(start: dt.date, end: dt.date, output_dir: str, **parameters: object) -> list:
         days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
         staging = run_folder(f"prefect-{flow_run.id}")
         shared = [name for name in pipeline.order if not pipeline.depends_on_partition(name)]
@@ -161,24 +167,10 @@ def _result(name: str, future: prefect.futures.PrefectFuture) -> dict:
         raise step_failure(name, exc) from None
 
 
-def _start_prefect() -> None:
-    """Prefect's temporary API server, started as prefect/flow.py does it, so that it dies with
-    this process even on SIGKILL; imported only now, as it pulls in all of Prefect's server."""
-    from flow import start_api_server_tied_to_this_process
-
-    start_api_server_tied_to_this_process()
-
-
-def _pointing_to_full_log():
-    from flow import pointing_to_full_log
-
-    return pointing_to_full_log()
-
-
 def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> dict:
     one, _ = build(pipeline)
-    _start_prefect()
-    with _pointing_to_full_log():
+    local_runs.started()
+    with local_runs.pointing_to_full_log():
         return one(**to_json(values), output_dir=output_dir)
 
 
@@ -186,10 +178,10 @@ def run_backfill(
     pipeline: Pipeline, values: Mapping, dates: Sequence[dt.date], output_dir: str
 ) -> list:
     _, backfill = build(pipeline)
-    _start_prefect()
+    local_runs.started()
     undated = {n: v for n, v in to_json(values).items() if n != pipeline.partition}
     start, end = dates[0].isoformat(), dates[-1].isoformat()
-    with _pointing_to_full_log():
+    with local_runs.pointing_to_full_log():
         return backfill(**undated, start=start, end=end, output_dir=output_dir)
 
 

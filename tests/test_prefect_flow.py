@@ -3,6 +3,7 @@ child of the flow's process and must not outlive it; each run starts one, and tw
 once must not collide in the database; a run killed with SIGKILL must not stay Running in
 Prefect's database."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.runs import started_make, wait_until
+from tests.conformance.test_declared_pipelines import HELD
 from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
 
 # "the next run marks the killed one": no other Prefect run of this checkout in between
@@ -122,3 +124,24 @@ def _flow_run_state(flow_run_id: str) -> str:
             "SELECT state_type FROM flow_run WHERE id = ?", (flow_run_id,)
         ).fetchone()
     return state
+
+
+def test_a_killed_run_of_a_declared_pipeline_is_set_crashed_by_the_next_run(tmp_path):
+    """The same for any pipeline, through the adapter (parity.liveness)."""
+    (tmp_path / "held.py").write_text(HELD)
+    signal_file, staging = tmp_path / "started", tmp_path / "staging"
+    pipeline = f"PIPELINE={tmp_path / 'held.py'}"
+    params = json.dumps({"signal": str(signal_file), "hold": 600})
+    with started_make(tmp_path / "logs", "prefect", pipeline, f"PARAMS={params}",
+                      f"OUTPUT_DIR={tmp_path / 'killed'}",
+                      f"ETL_STAGING_ROOT={staging}") as killed:  # fmt: skip
+        wait_until(signal_file.exists, killed, "the first step", DEADLINE_SECONDS)
+        (run_folder,) = [run for area in staging.glob("*") for run in area.glob("prefect-*")]
+        flow_run_id = run_folder.name.removeprefix("prefect-").rsplit("-", 1)[0]  # -<random>
+        killed.kill_group()
+    assert _flow_run_state(flow_run_id) == "RUNNING"
+
+    params = json.dumps({"signal": str(signal_file)})
+    result = make("prefect", pipeline, f"PARAMS={params}", f"OUTPUT_DIR={tmp_path / 'next'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _flow_run_state(flow_run_id) == "CRASHED"
