@@ -29,7 +29,7 @@ import airflow_env  # isort: split
 
 import dag_state
 
-from parity import console
+from parity import console, liveness
 from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.declaration import Parameter, Pipeline
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 sys.modules.setdefault("adapter", sys.modules[__name__])  # the DAG file imports this module
 HOME = airflow_env.PIPELINES_HOME
+RUNNING = HOME / "running"  # the liveness locks of the dag.test() runs in progress
 PIPELINE_VARIABLE = "PARITY_PIPELINE"
 ERROR_KEY = "error"  # the XCom a failed task leaves its one line under
 # What a run's conf may set for its tasks under "env" (deployed mode: they run in workers).
@@ -204,6 +205,7 @@ def _prepare(pipeline: Pipeline) -> "DAG":
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 raise PipelineError(f"airflow db migrate failed in {HOME}: {last}")
             stamp.touch()
+    liveness.close_dead(RUNNING, dag_state.close_runs_of_driver)  # what killed runs left
     return build_dag(pipeline)
 
 
@@ -215,12 +217,14 @@ def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: di
     adapter's, in other processes) take turns under a lock instead of deleting each other's."""
     logical = dt.datetime.combine(day, dt.time(), dt.UTC) if day else None
     staging = run_folder(f"airflow-{pipeline.name}")
-    conf = {**to_json(values), **conf, "staging_dir": staging}
+    driver = os.path.basename(staging)  # unique to this run: its liveness key
+    conf = {**to_json(values), **conf, "staging_dir": staging, dag_state.DRIVER_KEY: driver}
     log = HOME / "logs" / "adapter" / f"{os.path.basename(staging)}.log"
     failures.clear()
     turn = HOME / "locks" / f"{dag.dag_id}-{day}.lock"
     try:
-        with dag_state.file_lock(turn) if day else nullcontext(), console.output_to(log):
+        with (dag_state.file_lock(turn) if day else nullcontext(), console.output_to(log),
+              liveness.held(RUNNING, driver)):  # fmt: skip
             run = dag.test(run_conf=conf, **({"logical_date": logical} if logical else {}))
     except Exception as exc:
         message = " ".join(str(exc).split())

@@ -23,6 +23,7 @@ from parity import console
 
 LOCK_WAIT_SECONDS = 900
 ERROR_KEY = "error"  # the XCom a failing task leaves its one-line error under
+DRIVER_KEY = "parity_driver"  # in a run's conf: the liveness key of the process driving it
 
 
 @contextmanager
@@ -89,13 +90,9 @@ def close_dead_runs(dag_id: str) -> None:
     """Cancel the DAG's open backfills and fail its running or queued runs: called only with
     the DAG lock held exclusively, when they can only be those of killed drivers. Left
     RUNNING, the scheduler of the next backfill would finish a killed run's work."""
-    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
     from airflow.api_fastapi.core_api.routes.public.backfills import cancel_backfill
     from airflow.models.backfill import Backfill
-    from airflow.models.dagrun import DagRun
-    from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
 
     with create_session() as session:
         for backfill in session.query(Backfill).filter(
@@ -104,17 +101,31 @@ def close_dead_runs(dag_id: str) -> None:
             print(f"airflow: cancelling backfill {backfill.id} of a killed run")
             cancel_backfill(backfill_id=backfill.id, session=session)
         session.commit()
-        stale = (
-            session.query(DagRun)
-            .filter(
-                DagRun.dag_id == dag_id, DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED])
-            )
-            .all()
-        )
-        dag = SerializedDagModel.get_dag(dag_id, session=session) if stale else None
-        for run in stale:
-            print(f"airflow: marking dag run {run.run_id} of a killed run failed")
-            set_dag_run_state_to_failed(dag=dag, run_id=run.run_id, commit=True, session=session)
+        _fail_open_runs(session, lambda run: run.dag_id == dag_id)
+
+
+def close_runs_of_driver(driver: str) -> None:
+    """Fail the running or queued runs whose conf names `driver`, a killed driver's key
+    (parity.liveness): dag.test() runs of a declared pipeline's DAG."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        _fail_open_runs(session, lambda run: (run.conf or {}).get(DRIVER_KEY) == driver)
+
+
+def _fail_open_runs(session, chosen) -> None:
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models.dagrun import DagRun
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.state import DagRunState
+
+    open_runs = session.query(DagRun).filter(
+        DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED])
+    )
+    for run in [run for run in open_runs if chosen(run)]:
+        dag = SerializedDagModel.get_dag(run.dag_id, session=session)
+        print(f"airflow: marking dag run {run.run_id} of a killed run failed")
+        set_dag_run_state_to_failed(dag=dag, run_id=run.run_id, commit=True, session=session)
 
 
 def newest_backfill_id(dag_id: str) -> int:

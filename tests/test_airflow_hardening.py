@@ -1,6 +1,7 @@
 """Contract §9 for the Airflow wrapper: runs side by side, kills, machine faults — real processes,
 a real scheduler on Airflow's own SQLite database, real SIGKILLs and real filesystems."""
 
+import json
 import os
 import random
 import signal
@@ -11,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SAMPLE, run_reference
+from tests.conformance.runs import started_make
+from tests.conformance.runs import wait_until as wait_until_started
+from tests.conformance.test_declared_pipelines import HELD
+from tests.conftest import PROJECT, SAMPLE, make, run_reference
 
 PYTHON = PROJECT / ".venvs" / "airflow" / "bin" / "python"
 RUN = PROJECT / "airflow" / "run.py"
 DB = PROJECT / ".state" / "airflow" / "airflow.db"
+PIPELINES_DB = PROJECT / ".state" / "airflow-pipelines" / "airflow.db"  # the adapter's
 STAGING = PROJECT / ".state" / "staging"
 
 pytestmark = [
@@ -296,3 +301,31 @@ def test_a_missing_input_fails_a_backfill_with_exit_2_naming_the_file(tmp_path):
     )
     assert code == 2
     assert _one_line(err).endswith(f"first error: {missing}: no such file")
+
+
+def test_a_killed_run_of_a_declared_pipeline_is_marked_failed_by_the_next_run(tmp_path):
+    """The same for any pipeline, through the adapter's dag.test() runs (parity.liveness)."""
+    (tmp_path / "held.py").write_text(HELD)
+    signal_file = tmp_path / "started"
+    pipeline = f"PIPELINE={tmp_path / 'held.py'}"
+    params = json.dumps({"signal": str(signal_file), "hold": 600})
+    before = pipeline_runs("dag_id = 'held'")  # an earlier test's, closed or not
+    with started_make(tmp_path / "logs", "airflow", pipeline, f"PARAMS={params}",
+                      f"OUTPUT_DIR={tmp_path / 'killed'}") as killed:  # fmt: skip
+        wait_until_started(signal_file.exists, killed, "the first step", 300)
+        running = pipeline_runs("dag_id = 'held' AND state = 'running'")
+        running = [run for run in running if run[0] not in dict(before)]
+        killed.kill_group()
+    assert len(running) == 1, running
+
+    params = json.dumps({"signal": str(signal_file)})
+    result = make("airflow", pipeline, f"PARAMS={params}", f"OUTPUT_DIR={tmp_path / 'next'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pipeline_runs("run_id = ?", running[0][0]) == [(running[0][0], "failed")]
+
+
+def pipeline_runs(where: str, *args) -> list[tuple]:
+    if not PIPELINES_DB.exists():
+        return []
+    with sqlite3.connect(PIPELINES_DB) as db:
+        return db.execute(f"SELECT run_id, state FROM dag_run WHERE {where}", args).fetchall()
