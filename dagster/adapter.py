@@ -2,7 +2,7 @@
 
     python dagster/adapter.py run PIPELINE [--params JSON] [--date YYYY-MM-DD] --output-dir DIR
     python dagster/adapter.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
-    PIPELINE=path/to/p.py dagster dev -f dagster/adapter.py     # the same job in Dagster's UI
+    PIPELINE=path/to/p.py dagster dev -f dagster/adapter.py     # its job and assets in the UI
 
 Why this shape: one op per step, so Dagster's graph, retries and event log speak of the user's
 steps; the run parameters are one Config resource generated from the declaration, so the
@@ -12,6 +12,15 @@ the date-independent steps, then one partition run per date of the others (an op
 whose missing inputs the `handles` IO manager takes from the first run), as parity/reference.py
 does. Runs execute in this process on $DAGSTER_HOME (.state/dagster); Dagster's log goes to
 stdout, so that stderr holds only the one line of a failure.
+
+Beside the job, the same declaration as assets (`build_assets`): one asset per declared
+Output, keyed `<pipeline>/<step>[/<part>]`, materialized by a graph of the job's own step ops
+and a `publish_assets` op that publishes every output with the one recipe (publish_run).
+Assets are the published files, not the steps: a step's result is staged only for as long as
+its run, so an asset a later run could load must be what outlives the run. The assets'
+dependencies are those of the published steps, through any step that publishes nothing, and
+they are materialized together, never a subset, because a run publishes all its outputs
+with one manifest, as the job does.
 """
 
 import datetime as dt
@@ -20,8 +29,9 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import redirect_stderr
+from functools import partial
 from pathlib import Path
 
 # Dagster's settings (dagster_env.py) come first; this folder first on the path, for them and
@@ -34,12 +44,12 @@ from definitions import run_config as log_config
 from definitions import run_variables, stdout_console
 
 import dagster as dg
-from parity import Pipeline, PipelineError, UsageError, console, is_retryable
+from parity import Output, Pipeline, PipelineError, UsageError, console, is_retryable
 from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.errors import MachineFaultError
 from parity.execution import publish_run, run_step, step_failure
-from parity.staging import run_folder
+from parity.staging import run_folder, staging_area
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 DAYS = dg.DailyPartitionsDefinition(start_date="2000-01-01", end_offset=3650)
@@ -68,11 +78,12 @@ def _values(pipeline: Pipeline, context: dg.OpExecutionContext) -> dict[str, obj
 
 
 def _op(pipeline: Pipeline, name: str, inputs: Sequence[str], call: Callable,
-        **options: object) -> dg.OpDefinition:  # fmt: skip
-    """An op whose inputs and output are handles, and whose failure is the step's one line and
-    exit code in Dagster's record, retried by its RetryPolicy only if a retry may pass."""
+        outs: Sequence[str] = (), **options: object) -> dg.OpDefinition:  # fmt: skip
+    """An op whose inputs and output (or `outs`) are handles, and whose failure is the step's
+    one line and exit code in Dagster's record, retried by its RetryPolicy only if a retry may
+    pass."""
 
-    def body(context: dg.OpExecutionContext, **handles: dict) -> dict:
+    def body(context: dg.OpExecutionContext, **handles: dict):  # Dagster reads no annotation
         try:
             return call(context, _values(pipeline, context), handles)
         except Exception as exc:
@@ -81,7 +92,9 @@ def _op(pipeline: Pipeline, name: str, inputs: Sequence[str], call: Callable,
                              allow_retries=is_retryable(exc)) from exc  # fmt: skip
 
     ins = {input_name: dg.In(dict, input_manager_key="handles") for input_name in inputs}
-    return dg.op(name=name, ins=ins, out=dg.Out(dict, io_manager_key="handles"), **options)(body)
+    out = ({out_name: dg.Out(dict, io_manager_key="handles") for out_name in outs} if outs
+           else dg.Out(dict, io_manager_key="handles"))  # fmt: skip
+    return dg.op(name=name, ins=ins, out=out, **options)(body)
 
 
 def _step_op(pipeline: Pipeline, name: str) -> dg.OpDefinition:
@@ -95,17 +108,60 @@ def _step_op(pipeline: Pipeline, name: str) -> dg.OpDefinition:
                                            delay=declared.retry_delay_seconds))  # fmt: skip
 
 
+def _publish(pipeline: Pipeline, context: dg.OpExecutionContext, values: Values,
+             handles: Mapping[str, dict]) -> dict[str, str]:  # fmt: skip
+    return publish_run(pipeline, values, handles, context.op_config["output_dir"],
+                       {"name": "dagster", "version": dg.__version__, "run_id": context.run_id})
+
+
 def _publish_op(pipeline: Pipeline) -> dg.OpDefinition:
-    return _op(pipeline, "publish", pipeline.order,
-               lambda context, values, handles: publish_run(
-                   pipeline, values, handles, context.op_config["output_dir"],
-                   {"name": "dagster", "version": dg.__version__, "run_id": context.run_id}),
+    return _op(pipeline, "publish", pipeline.order, partial(_publish, pipeline),
+               config_schema={"output_dir": str}, required_resource_keys={"params"})  # fmt: skip
+
+
+def _publish_assets_op(pipeline: Pipeline) -> dg.OpDefinition:
+    """`publish` with an output per declared Output, each the materialization of its asset:
+    the published file's path and sha256 (the files themselves are publish_run's)."""
+
+    def call(context: dg.OpExecutionContext, values: Values, handles: Mapping) -> tuple:
+        digests = _publish(pipeline, context, values, handles)
+        published = []
+        for output in pipeline.outputs:
+            path = os.path.join(context.op_config["output_dir"], f"{output.name}.parquet")
+            found = {"path": path, "sha256": digests[output.name]}
+            published.append(dg.Output(found, _out_name(output), metadata={
+                "path": dg.MetadataValue.path(path), "sha256": found["sha256"]}))  # fmt: skip
+        return tuple(published)
+
+    return _op(pipeline, "publish_assets", pipeline.order, call,
+               outs=[_out_name(output) for output in pipeline.outputs],
                config_schema={"output_dir": str}, required_resource_keys={"params"})  # fmt: skip
 
 
 @dg.resource
-def staging(context: dg.InitResourceContext) -> str:
-    return run_folder(f"dagster-{context.run.run_id}")
+def staging(context: dg.InitResourceContext) -> Iterator[str]:
+    """A launched run's staging area (the deployed stack's run workers, `dagster dev`): its
+    process holds no area of a command's, so it holds its own for as long as the run lasts,
+    removed when the run ends, in success or failure, or by a later run if it was killed."""
+    with staging_area(f"dagster-{context.run.run_id}") as area:
+        yield area
+
+
+def command_staging(keep: bool = False) -> dg.ResourceDefinition:
+    """A run in this command's process: its folder inside the area the command holds, removed
+    when the run ends, in success or failure. A backfill's shared run `keep`s it: the date
+    runs read its results; the command's area takes it away once every date has run."""
+
+    @dg.resource
+    def staging_in_command(context: dg.InitResourceContext) -> Iterator[str]:
+        folder = run_folder(f"dagster-{context.run.run_id}")
+        try:
+            yield folder
+        finally:
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    return staging_in_command
 
 
 class Handles(dg.IOManager):
@@ -130,32 +186,107 @@ def handles_manager(earlier: Mapping[str, dict]) -> dg.IOManagerDefinition:
     return dg.IOManagerDefinition(lambda _: Handles(earlier))
 
 
-def build_job(pipeline: Pipeline) -> dg.JobDefinition:
+def _ops(pipeline: Pipeline) -> dict[str, dg.OpDefinition]:
+    """An op per step, named by it, shared by the job and the assets: one repository holds one
+    definition of a name."""
+    reserved = (f"{pipeline.name}_job", f"{pipeline.name}_assets", "publish", "publish_assets")
+    if set(reserved) & set(pipeline.steps):
+        raise UsageError(f"pipeline {pipeline.name!r}: Dagster reserves the step names "
+                         f"{', '.join(reserved)}")  # fmt: skip
+    if len({_out_name(output) for output in pipeline.outputs}) < len(pipeline.outputs):
+        raise UsageError(f"pipeline {pipeline.name!r}: outputs 'a.b' and 'a__b' are one name "
+                         "in Dagster; rename one")  # fmt: skip
+    return {name: _step_op(pipeline, name) for name in pipeline.order}
+
+
+def _steps(pipeline: Pipeline, ops: Mapping[str, dg.OpDefinition]) -> dict[str, object]:
+    """The step ops called in order, each on its dependencies' results (a graph's body)."""
+    results = {}
+    for name in pipeline.order:
+        results[name] = ops[name](**{dep: results[dep] for dep in pipeline.dependencies[name]})
+    return results
+
+
+def _resources(pipeline: Pipeline) -> dict[str, object]:
+    return {"params": parameters_config(pipeline).configure_at_launch(), "staging": staging,
+            "handles": handles_manager({}), "run_variables": run_variables}  # fmt: skip
+
+
+def build_job(pipeline: Pipeline, ops: Mapping[str, dg.OpDefinition] | None = None,
+              resources: Mapping[str, object] | None = None) -> dg.JobDefinition:  # fmt: skip
     """The pipeline as a Dagster job `<name>_job` (a job may not share an op's name): an op
     per step, edges from its dependencies, then `publish`."""
-    if f"{pipeline.name}_job" in pipeline.steps or "publish" in pipeline.steps:
-        raise UsageError(f"pipeline {pipeline.name!r}: Dagster reserves the step names "
-                         f"{pipeline.name}_job and publish")  # fmt: skip
-    ops = {name: _step_op(pipeline, name) for name in pipeline.order}
+    ops = ops or _ops(pipeline)
     publish = _publish_op(pipeline)
 
     def graph() -> None:
-        results = {}
-        for name in pipeline.order:
-            results[name] = ops[name](**{dep: results[dep] for dep in pipeline.dependencies[name]})
-        publish(**results)
+        publish(**_steps(pipeline, ops))
 
     return dg.job(
         name=f"{pipeline.name}_job", partitions_def=DAYS if pipeline.partition else None,
         executor_def=dg.in_process_executor, logger_defs={"console": stdout_console},
-        resource_defs={"params": parameters_config(pipeline).configure_at_launch(),
-                       "staging": staging, "handles": handles_manager({}),
-                       "run_variables": run_variables},
+        resource_defs=dict(resources or _resources(pipeline)),
     )(graph)  # fmt: skip
 
 
+def asset_key(pipeline: Pipeline, output: Output) -> dg.AssetKey:
+    """`<pipeline>/<step>[/<part>]`: the pipeline's name first, as two pipelines in one
+    workspace (the deployed `pipelines` location) may publish an output of one name."""
+    return dg.AssetKey([pipeline.name, *output.name.split(".")])
+
+
+def _out_name(output: Output) -> str:
+    return output.name.replace(".", "__")
+
+
+def asset_deps(pipeline: Pipeline) -> dict[Output, set[dg.AssetKey]]:
+    """Each output's upstream outputs: those of the nearest published steps it reads, directly
+    or through steps that publish nothing."""
+    published = {}
+    for output in pipeline.outputs:
+        published.setdefault(output.step, []).append(asset_key(pipeline, output))
+
+    def upstream(step_name: str) -> set[dg.AssetKey]:
+        found = set()
+        for dependency in pipeline.dependencies[step_name]:
+            found |= set(published.get(dependency, ())) or upstream(dependency)
+        return found
+
+    return {output: upstream(output.step) for output in pipeline.outputs}
+
+
+def build_assets(pipeline: Pipeline, ops: Mapping[str, dg.OpDefinition] | None = None,
+                 resources: Mapping[str, object] | None = None) -> dg.AssetsDefinition:  # fmt: skip
+    """The declared outputs as assets (see the module's docstring), partitioned by day as the
+    job is, the parameters the same Config resource."""
+    ops = ops or _ops(pipeline)
+    publish = _publish_assets_op(pipeline)
+    outs = [_out_name(output) for output in pipeline.outputs]
+
+    def graph() -> dict[str, object]:
+        published = publish(**_steps(pipeline, ops))
+        return dict(zip(outs, published if len(outs) > 1 else [published], strict=True))
+
+    assets = dg.AssetsDefinition.from_graph(
+        dg.graph(name=f"{pipeline.name}_assets", out={out: dg.GraphOut() for out in outs})(graph),
+        keys_by_output_name={_out_name(output): asset_key(pipeline, output)
+                             for output in pipeline.outputs},
+        internal_asset_deps={_out_name(output): deps
+                             for output, deps in asset_deps(pipeline).items()},
+        partitions_def=DAYS if pipeline.partition else None,
+    )  # fmt: skip
+    [bound] = dg.with_resources([assets], dict(resources or _resources(pipeline)))
+    return bound
+
+
 def build_definitions(pipeline: Pipeline) -> dg.Definitions:
-    return dg.Definitions(jobs=[build_job(pipeline)])
+    """The job and the assets, on the same ops and resources; a materialization of the assets
+    runs in its process (in-process executor), as the job does: the handles stay in memory."""
+    ops, resources = _ops(pipeline), _resources(pipeline)
+    return dg.Definitions(
+        assets=[build_assets(pipeline, ops, resources)], jobs=[build_job(pipeline, ops, resources)],
+        executor=dg.in_process_executor, loggers={"console": stdout_console},
+    )  # fmt: skip
 
 
 def _instance() -> dg.DagsterInstance:
@@ -172,7 +303,10 @@ def _instance() -> dg.DagsterInstance:
 
 def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
              names: Sequence[str] | None = None, day: dt.date | None = None,
-             earlier: Mapping[str, dict] | None = None) -> dg.ExecuteInProcessResult:  # fmt: skip
+             earlier: Mapping[str, dict] | None = None,
+             keep: bool = False) -> dg.ExecuteInProcessResult:  # fmt: skip
+    """One run of `job` in this process: staged inside the command's area, kept after the run
+    only if `keep` (a backfill's shared run)."""
     if day is not None and not DAYS.has_partition_key(day.isoformat()):
         raise UsageError(f"date {day}: outside Dagster's daily partitions (from 2000-01-01)")
     ops = {"publish": {"config": {"output_dir": output_dir}}} if output_dir else {}
@@ -182,7 +316,8 @@ def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
             run_config={**log_config(ops, log),
                         "resources": {"params": {"config": to_json(values)}}},
             instance=_instance(), partition_key=day and day.isoformat(), op_selection=names,
-            resources={"handles": handles_manager(earlier)} if earlier else None,
+            resources={"staging": command_staging(keep),
+                       **({"handles": handles_manager(earlier)} if earlier else {})},
             raise_on_error=False)  # fmt: skip
     if not result.success:
         print(console.full_log_line(log), flush=True)
@@ -220,7 +355,7 @@ def run_backfill(pipeline: Pipeline, values: Values, dates: Sequence[dt.date],
     dated = [name for name in pipeline.order if name not in shared]
     earlier = {}
     if shared:
-        result = _execute(job, values, None, names=shared)
+        result = _execute(job, values, None, names=shared, keep=True)
         earlier = {name: result.output_for_node(name) for name in shared}
     for day in dates:
         folder = os.path.join(output_dir, day.isoformat())

@@ -1,6 +1,7 @@
 """The code location `pipelines` of the deployed Dagster: per pipeline registered with the
-stack (stack/pipelines.py), a repository named by it holding its job, built by
-dagster/adapter.py from its declaration.
+stack (stack/pipelines.py), a repository named by it holding its job and its assets, built
+by dagster/adapter.py from its declaration (the same ops, resources and in-process executor
+as `dagster dev -f dagster/adapter.py` loads).
 
 Served by `dagster code-server start` (dagster/deployed/supervisord.conf), which, unlike
 `dagster api grpc`, loads its definitions again when the location is reloaded
@@ -19,7 +20,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import dagster_env  # isort: split
 
-from adapter import build_job
+from adapter import build_definitions
 
 import dagster as dg
 from stack.pipelines import registered
@@ -30,8 +31,10 @@ LOCATION = "pipelines"
 def repository(pipeline) -> dg.RepositoryDefinition:
     """A repository of its own, named by the pipeline: two pipelines may name a step alike,
     and the op names of one repository must be unique."""
-    job = build_job(pipeline)
-    return dg.repository(name=pipeline.name)(lambda: [job])
+    defs = build_definitions(pipeline)
+    held = [*defs.assets, *defs.jobs]
+    return dg.repository(name=pipeline.name, default_executor_def=defs.executor,
+                         default_logger_defs=defs.loggers)(lambda: held)  # fmt: skip
 
 
 _pipelines = registered()

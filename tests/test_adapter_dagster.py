@@ -5,6 +5,7 @@ What Dagster itself did (its config schema, its event log) is read through Dagst
 in the Dagster environment, from a Dagster home that belongs to this module alone.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -84,6 +85,85 @@ print(json.dumps({
 """
 
 
+# The Definitions `PIPELINE=p dagster dev -f dagster/adapter.py` loads: the module imported with
+# PIPELINE set, its `defs` checked as Dagster checks what it loads.
+LOAD = """
+import importlib.util, json, os, sys
+import dagster as dg
+spec = importlib.util.spec_from_file_location("parity_dagster_adapter", sys.argv[1])
+adapter = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(adapter)
+defs = adapter.defs
+defs.validate_loadable(defs)
+"""
+
+# Its assets as Dagster's asset graph has them: key, upstream keys, partitions; and its jobs.
+ASSETS = LOAD + """
+graph = defs.resolve_asset_graph()
+job = defs.resolve_job_def(sys.argv[2])
+def partitions(definition):
+    return definition and [type(definition).__name__, str(definition.start.date()),
+                           definition == job.partitions_def]
+print(json.dumps({
+    "assets": {"/".join(key.path): {"deps": sorted("/".join(up.path) for up in node.parent_keys),
+                                    "partitions": partitions(node.partitions_def)}
+               for key, node in ((key, graph.get(key)) for key in graph.get_all_asset_keys())},
+    "jobs": sorted(job.name for job in defs.get_repository_def().get_all_jobs()),
+    "job_partitions": partitions(job.partitions_def),
+}))
+"""
+
+# One in-process materialization of every asset (dg.materialize) with the given parameters,
+# the published files under argv[3]: what Dagster recorded, and where each step staged.
+MATERIALIZE = LOAD + """
+[assets] = defs.assets
+graph = assets.node_def.name
+result = dg.materialize(
+    [assets], run_config={
+        "ops": {graph: {"ops": {"publish_assets": {"config": {"output_dir": sys.argv[3]}}}}},
+        "resources": {"params": {"config": json.loads(sys.argv[2])}}},
+    raise_on_error=False)
+print(json.dumps({
+    "success": result.success, "run_id": result.run_id,
+    "materialized": {"/".join(event.asset_key.path): event.materialization.metadata["sha256"].text
+                     for event in result.get_asset_materialization_events()},
+    "staged": [result.output_for_node(f"{graph}.{node.name}")["path"]
+               for node in assets.node_def.nodes if node.name != "publish_assets"],
+}))
+"""
+
+SHOP = PROJECT / "examples" / "shop"
+
+# A pipeline whose published steps read each other through one that publishes nothing, and one
+# step publishing two named results; no partition.
+LINEAGE = """
+import pandas as pd
+from parity import Output, Pipeline, step
+
+@step
+def raw(orders_csv: str) -> pd.DataFrame:
+    return pd.read_csv(orders_csv, dtype=str)
+
+@step
+def cleaned(raw: pd.DataFrame) -> pd.DataFrame:
+    return raw
+
+@step
+def totals(cleaned: pd.DataFrame) -> pd.DataFrame:
+    return cleaned
+
+@step
+def split(totals: pd.DataFrame, raw: pd.DataFrame) -> dict:
+    return {"big": totals, "small": raw}
+
+pipeline = Pipeline(
+    "lineage", steps=[raw, cleaned, totals, split],
+    outputs=[Output(name, key=["order_id"])
+             for name in ("raw", "totals", "split.big", "split.small")],
+)
+"""
+
+
 @pytest.fixture(scope="module")
 def place(tmp_path_factory) -> dict[str, Path]:
     """The example pipeline and its sample in a folder of their own, and a Dagster home."""
@@ -117,9 +197,9 @@ def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def dagster(place: dict, code: str, *args: str) -> object:
+def dagster(place: dict, code: str, *args: str, env: dict | None = None) -> object:
     """What a snippet run in the Dagster environment prints, as JSON."""
-    result = _finish(_start([DAGSTER_PYTHON, "-c", code, *args], place))
+    result = _finish(_start([DAGSTER_PYTHON, "-c", code, *args], place, env))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -266,3 +346,53 @@ def test_a_parameter_of_the_wrong_type_is_refused_before_dagster_runs(place, out
     assert result.stderr.splitlines() == ['error: PARAMS: min_amount: "8" is not a whole number']
     assert runs == []
     assert not (place["folder"] / "dagster-wrong_type").exists()
+
+
+def test_the_loaded_definitions_hold_an_asset_per_declared_output(place):
+    found = dagster(place, ASSETS, ADAPTER, "shop_job", env={"PIPELINE": str(SHOP / "shop.py")})
+    daily = ["DailyPartitionsDefinition", "2000-01-01", True]  # the job's own partitions
+    assert found["assets"] == {
+        "shop/category_sales": {"deps": [], "partitions": daily},
+        "shop/product_sales": {"deps": [], "partitions": daily},
+    }
+    assert found["job_partitions"] == daily
+    assert "shop_job" in found["jobs"]
+
+
+def test_asset_deps_are_the_declared_dependencies_between_outputs(place, tmp_path):
+    (tmp_path / "lineage.py").write_text(LINEAGE)
+    found = dagster(place, ASSETS, ADAPTER, "lineage_job",
+                    env={"PIPELINE": str(tmp_path / "lineage.py")})  # fmt: skip
+    # totals reads raw through `cleaned`, which publishes nothing; split reads totals and raw.
+    assert found["assets"] == {
+        "lineage/raw": {"deps": [], "partitions": None},
+        "lineage/totals": {"deps": ["lineage/raw"], "partitions": None},
+        "lineage/split/big": {"deps": ["lineage/raw", "lineage/totals"], "partitions": None},
+        "lineage/split/small": {"deps": ["lineage/raw", "lineage/totals"], "partitions": None},
+    }
+    assert found["job_partitions"] is None
+    assert "lineage_job" in found["jobs"]
+
+
+def test_materializing_the_assets_publishes_the_golden_bytes(place, tmp_path):
+    staging_root = tmp_path / "staging"
+    params = {"orders_csv": str(SHOP / "orders.csv"), "products_csv": str(SHOP / "products.csv")}
+    found = dagster(place, MATERIALIZE, ADAPTER, json.dumps(params), str(tmp_path / "out"),
+                    env={"PIPELINE": str(SHOP / "shop.py"),
+                         "ETL_STAGING_ROOT": str(staging_root)})  # fmt: skip
+    assert found["success"]
+    golden = json.loads((SHOP / "shop.golden.json").read_text())
+    want = {key.removeprefix("run/"): digest for key, digest in golden.items()
+            if key.startswith("run/")}  # fmt: skip
+    published = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest()
+                 for path in (tmp_path / "out").glob("*.parquet")}  # fmt: skip
+    assert published == want
+    assert found["materialized"] == {f"shop/{name}": digest for name, digest in want.items()}
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["wrapper"]["run_id"] == found["run_id"]
+    # Every step staged its result in the run's own area, which went with the run.
+    assert len(found["staged"]) == 5
+    areas = {Path(path).relative_to(staging_root).parts[0] for path in found["staged"]}
+    [area] = areas
+    assert area.startswith(f"dagster-{found['run_id']}-")
+    assert list(staging_root.iterdir()) == []
