@@ -11,6 +11,7 @@ from the reference runner. One stack for the whole module; per orchestrator, the
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ORDERS, PROJECT, user_environment
-from tests.deployed.conftest import up
+from tests.deployed.conftest import dagster_headers, http_status, settings, up
 
 pytestmark = pytest.mark.deployed
 
@@ -66,3 +67,87 @@ def test_two_pipelines_side_by_side_write_their_golden_bytes(wrapper, pipelines,
         assert process.returncode == 0, f"{label}:\n{outputs[label]}"
     for name, path in pipelines.items():
         assert written(tmp_path / name / "run", tmp_path / name / wrapper) == golden(path), name
+
+
+# The pipelines location's repository of a pipeline, as the webserver serves it to its UI.
+ASSETS = """
+query Assets($selector: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $selector) {
+    __typename
+    ... on Repository {
+      jobs { name }
+      assetNodes { assetKey { path } dependencyKeys { path }
+                   partitionDefinition { type description } }
+    }
+  }
+}"""
+
+
+def dagster_graphql(query: str, **variables: object) -> dict:
+    url = f"http://127.0.0.1:{settings()['DAGSTER_PORT']}/graphql"
+    status, answer = http_status(url, {"query": query, "variables": variables}, dagster_headers())
+    assert status == 200
+    decoded = json.loads(answer)
+    assert "errors" not in decoded, decoded["errors"]
+    return decoded["data"]
+
+
+@pytest.fixture(scope="module")
+def dagster_shop_runs(pipelines, tmp_path_factory) -> dict[str, tuple[int, str, list[str]]]:
+    """A deployed Dagster run, backfill and failing run of shop, at once: by label, the
+    command's exit status, its output and the ids of the runs it launched."""
+    folder = tmp_path_factory.mktemp("dagster-shop")
+    shop, (start, end) = pipelines["shop"], DATES["shop"]
+    common = ["make", "--no-print-directory", "MODE=deployed", f"PIPELINE={shop}"]
+    commands = {
+        "run": ([*common, "dagster", f"OUTPUT_DIR={folder / 'run'}"], {}),
+        "backfill": ([*common, "backfill-dagster", f"START={start}", f"END={end}",
+                      f"OUTPUT_DIR={folder}"], {}),
+        "failed": ([*common, "dagster", f"OUTPUT_DIR={folder / 'failed'}"],
+                   {"PARITY_FAIL_STEP": "category_sales", "PARITY_FAIL_ATTEMPTS": "1"}),
+    }  # fmt: skip
+    started = {label: subprocess.Popen(command, cwd=PROJECT, env={**user_environment(), **env},
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for label, (command, env) in commands.items()}  # fmt: skip
+    found = {}
+    for label, process in started.items():
+        output = process.communicate(timeout=900)[0]
+        launched = re.findall(r"launched shop_job(?: \S+)? as run (\S+)", output)
+        found[label] = (process.returncode, output, launched)
+    return found
+
+
+def test_dagster_runs_leave_no_staged_results_after_success_or_failure(dagster_shop_runs):
+    """When they have ended, the staging root of the stack's run workers (.state/staging, as
+    dagster/deployed/supervisord.conf sets it) holds nothing of theirs: a run's area is named
+    dagster-<run id>-..."""
+    outcome = {label: code for label, (code, _, _) in dagster_shop_runs.items()}
+    assert outcome == {"run": 0, "backfill": 0, "failed": 2}, dagster_shop_runs  # make: 2
+    assert "injected transient failure on attempt 1" in dagster_shop_runs["failed"][1]
+    launched = {label: ids for label, (_, _, ids) in dagster_shop_runs.items()}
+    assert [len(ids) for ids in launched.values()] == [1, 3, 1], dagster_shop_runs
+    staging = Path(settings()["STACK_PROJECT"]) / ".state" / "staging"
+    left = [entry.name for entry in staging.iterdir()
+            if any(entry.name.startswith(f"dagster-{run}-") for ids in launched.values()
+                   for run in ids)]  # fmt: skip
+    assert left == []
+
+
+def test_the_pipelines_location_holds_the_pipelines_job_and_assets(dagster_shop_runs):
+    """Once shop has run, the location `pipelines` serves its job and its assets, one per
+    declared output with the daily partitions (dagster/adapter.py's build_definitions)."""
+    assert dagster_shop_runs["run"][0] == 0, dagster_shop_runs["run"][1]
+    selector = {"repositoryLocationName": "pipelines", "repositoryName": "shop"}
+    repository = dagster_graphql(ASSETS, selector=selector)["repositoryOrError"]
+    assets = {
+        "/".join(node["assetKey"]["path"]): {
+            "deps": sorted("/".join(key["path"]) for key in node["dependencyKeys"]),
+            "partitions": node["partitionDefinition"]["type"],
+            "daily": node["partitionDefinition"]["description"].startswith(
+                "Daily, starting 2000-01-01"),
+        }
+        for node in repository["assetNodes"]
+    }  # fmt: skip
+    daily = {"deps": [], "partitions": "TIME_WINDOW", "daily": True}
+    assert assets == {"shop/category_sales": daily, "shop/product_sales": daily}
+    assert "shop_job" in {job["name"] for job in repository["jobs"]}
