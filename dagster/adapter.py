@@ -78,10 +78,10 @@ def _values(pipeline: Pipeline, context: dg.OpExecutionContext) -> dict[str, obj
 
 
 def _op(pipeline: Pipeline, name: str, inputs: Sequence[str], call: Callable,
-        outs: Sequence[str] = (), **options: object) -> dg.OpDefinition:  # fmt: skip
-    """An op whose inputs and output (or `outs`) are handles, and whose failure is the step's
-    one line and exit code in Dagster's record, retried by its RetryPolicy only if a retry may
-    pass."""
+        out: Mapping[str, dg.Out] | None = None, **options: object) -> dg.OpDefinition:  # fmt: skip
+    """An op whose inputs and output (unless `out` says otherwise) are handles, and whose
+    failure is the step's one line and exit code in Dagster's record, retried by its
+    RetryPolicy only if a retry may pass."""
 
     def body(context: dg.OpExecutionContext, **handles: dict):  # Dagster reads no annotation
         try:
@@ -92,8 +92,7 @@ def _op(pipeline: Pipeline, name: str, inputs: Sequence[str], call: Callable,
                              allow_retries=is_retryable(exc)) from exc  # fmt: skip
 
     ins = {input_name: dg.In(dict, input_manager_key="handles") for input_name in inputs}
-    out = ({out_name: dg.Out(dict, io_manager_key="handles") for out_name in outs} if outs
-           else dg.Out(dict, io_manager_key="handles"))  # fmt: skip
+    out = out or dg.Out(dict, io_manager_key="handles")
     return dg.op(name=name, ins=ins, out=out, **options)(body)
 
 
@@ -121,7 +120,8 @@ def _publish_op(pipeline: Pipeline) -> dg.OpDefinition:
 
 def _publish_assets_op(pipeline: Pipeline) -> dg.OpDefinition:
     """`publish` with an output per declared Output, each the materialization of its asset:
-    the published file's path and sha256 (the files themselves are publish_run's)."""
+    the published file's path and sha256 (the files themselves are publish_run's), kept by
+    the assets' `io_manager`, in memory: nothing loads them, each run publishes its own."""
 
     def call(context: dg.OpExecutionContext, values: Values, handles: Mapping) -> tuple:
         digests = _publish(pipeline, context, values, handles)
@@ -134,7 +134,7 @@ def _publish_assets_op(pipeline: Pipeline) -> dg.OpDefinition:
         return tuple(published)
 
     return _op(pipeline, "publish_assets", pipeline.order, call,
-               outs=[_out_name(output) for output in pipeline.outputs],
+               out={_out_name(output): dg.Out(dict) for output in pipeline.outputs},
                config_schema={"output_dir": str}, required_resource_keys={"params"})  # fmt: skip
 
 
@@ -275,8 +275,8 @@ def build_assets(pipeline: Pipeline, ops: Mapping[str, dg.OpDefinition] | None =
                              for output, deps in asset_deps(pipeline).items()},
         partitions_def=DAYS if pipeline.partition else None,
     )  # fmt: skip
-    [bound] = dg.with_resources([assets], dict(resources or _resources(pipeline)))
-    return bound
+    bound = {**(resources or _resources(pipeline)), "io_manager": dg.mem_io_manager}
+    return dg.with_resources([assets], bound)[0]
 
 
 def build_definitions(pipeline: Pipeline) -> dg.Definitions:

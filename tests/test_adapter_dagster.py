@@ -396,3 +396,32 @@ def test_materializing_the_assets_publishes_the_golden_bytes(place, tmp_path):
     [area] = areas
     assert area.startswith(f"dagster-{found['run_id']}-")
     assert list(staging_root.iterdir()) == []
+
+
+def test_dagsters_own_materialize_command_publishes_a_dates_golden_bytes(place, tmp_path):
+    """`dagster asset materialize -f dagster/adapter.py` selects the assets out of the loaded
+    Definitions' asset job, as the UI's Materialize does, for one partition: that date's
+    backfill bytes, and its staging gone with the run."""
+    home, staging_root, out = tmp_path / "home", tmp_path / "staging", tmp_path / "out"
+    home.mkdir()
+    shutil.copyfile(PROJECT / "dagster" / "dagster.yaml", home / "dagster.yaml")  # no telemetry
+    config = {
+        "ops": {"shop_assets": {"ops": {"publish_assets": {"config": {"output_dir": str(out)}}}}},
+        "resources": {"params": {"config": {"orders_csv": str(SHOP / "orders.csv"),
+                                            "products_csv": str(SHOP / "products.csv")}}},
+    }  # fmt: skip
+    command = [str(PROJECT / ".venvs" / "dagster" / "bin" / "dagster"), "asset", "materialize",
+               "-f", ADAPTER, "--select", 'key:"shop/*"', "--partition", "2024-03-02",
+               "--config-json", json.dumps(config)]  # fmt: skip
+    result = _finish(_start(command, place, {
+        "PIPELINE": str(SHOP / "shop.py"), "DAGSTER_HOME": str(home),
+        "ETL_STAGING_ROOT": str(staging_root)}))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    golden = json.loads((SHOP / "shop.golden.json").read_text())
+    want = {key.removeprefix("backfill/2024-03-02/"): digest for key, digest in golden.items()
+            if key.startswith("backfill/2024-03-02/")}  # fmt: skip
+    published = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest()
+                 for path in out.glob("*.parquet")}  # fmt: skip
+    assert published == want
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["date"] == "2024-03-02"
+    assert list(staging_root.iterdir()) == []

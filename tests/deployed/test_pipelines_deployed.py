@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,20 @@ query Assets($selector: RepositorySelector!) {
     }
   }
 }"""
+
+
+# A materialization of assets, as the UI's Materialize launches it: the asset job of the
+# repository, the assets selected, a partition as the run's tag.
+MATERIALIZE = """
+mutation Materialize($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
 def dagster_graphql(query: str, **variables: object) -> dict:
@@ -151,3 +166,44 @@ def test_the_pipelines_location_holds_the_pipelines_job_and_assets(dagster_shop_
     daily = {"deps": [], "partitions": "TIME_WINDOW", "daily": True}
     assert assets == {"shop/category_sales": daily, "shop/product_sales": daily}
     assert "shop_job" in {job["name"] for job in repository["jobs"]}
+
+
+def test_materializing_shops_assets_in_the_location_writes_a_dates_golden_bytes(
+    dagster_shop_runs, tmp_path
+):
+    """The assets of the location, materialized for one date in a launched run (a run worker
+    of the stack), publish that date's golden bytes and leave no staging behind."""
+    assert dagster_shop_runs["run"][0] == 0, dagster_shop_runs["run"][1]
+    shop, day = PROJECT / "examples" / "shop", "2024-03-02"
+    config = {
+        "ops": {"shop_assets": {"ops": {"publish_assets": {"config": {
+            "output_dir": str(tmp_path)}}}}},
+        "resources": {"params": {"config": {"orders_csv": str(shop / "orders.csv"),
+                                            "products_csv": str(shop / "products.csv")}}},
+    }  # fmt: skip
+    params = {
+        "selector": {"repositoryLocationName": "pipelines", "repositoryName": "shop",
+                     "jobName": "__ASSET_JOB",
+                     "assetSelection": [{"path": ["shop", "category_sales"]},
+                                        {"path": ["shop", "product_sales"]}]},
+        "runConfigData": config,
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+    }  # fmt: skip
+    launched = dagster_graphql(MATERIALIZE, params=params)["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run = launched["run"]["runId"]
+    deadline, status = time.monotonic() + 300, None
+    while time.monotonic() < deadline:
+        status = dagster_graphql(RUN_STATUS, id=run)["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(1)
+    assert status == "SUCCESS"
+    want = {key.split("/")[-1]: digest for key, digest in golden(SHOP).items()
+            if key.startswith(f"backfill/{day}/")}  # fmt: skip
+    published = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest()
+                 for path in tmp_path.glob("*.parquet")}  # fmt: skip
+    assert published == want
+    staging = Path(settings()["STACK_PROJECT"]) / ".state" / "staging"
+    assert [entry.name for entry in staging.iterdir()
+            if entry.name.startswith(f"dagster-{run}-")] == []  # fmt: skip
