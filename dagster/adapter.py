@@ -83,7 +83,7 @@ def _op(pipeline: Pipeline, name: str, inputs: Sequence[str], call: Callable,
     failure is the step's one line and exit code in Dagster's record, retried by its
     RetryPolicy only if a retry may pass."""
 
-    def body(context: dg.OpExecutionContext, **handles: dict):  # Dagster reads no annotation
+    def body(context: dg.OpExecutionContext, **handles: dict):  # no return type: Dagster reads it
         try:
             return call(context, _values(pipeline, context), handles)
         except Exception as exc:
