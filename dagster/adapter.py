@@ -28,6 +28,7 @@ import fcntl
 import os
 import shutil
 import sys
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import redirect_stderr
@@ -44,7 +45,7 @@ from definitions import run_config as log_config
 from definitions import run_variables, stdout_console
 
 import dagster as dg
-from parity import Output, Pipeline, PipelineError, UsageError, console, is_retryable
+from parity import Output, Pipeline, PipelineError, UsageError, console, is_retryable, liveness
 from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.errors import MachineFaultError
@@ -311,11 +312,16 @@ def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
         raise UsageError(f"date {day}: outside Dagster's daily partitions (from 2000-01-01)")
     ops = {"publish": {"config": {"output_dir": output_dir}}} if output_dir else {}
     log = console.log_file(STATE, "dagster")
-    with redirect_stderr(sys.stdout):  # Dagster's console log: stdout, like the other wrappers
+    instance, run_id = _instance(), str(uuid.uuid4())  # Dagster's own form of a run id
+    running = Path(instance.root_directory) / "running"  # the runs' liveness (parity.liveness)
+    liveness.close_dead(running, partial(_fail_killed_run, instance))
+    # Dagster's console log: stdout, like the other wrappers
+    with redirect_stderr(sys.stdout), liveness.held(running, run_id):
         result = job.execute_in_process(
             run_config={**log_config(ops, log),
                         "resources": {"params": {"config": to_json(values)}}},
-            instance=_instance(), partition_key=day and day.isoformat(), op_selection=names,
+            instance=instance, run_id=run_id, partition_key=day and day.isoformat(),
+            op_selection=names,
             resources={"staging": command_staging(keep),
                        **({"handles": handles_manager(earlier)} if earlier else {})},
             raise_on_error=False)  # fmt: skip
@@ -323,6 +329,13 @@ def _execute(job: dg.JobDefinition, values: Values, output_dir: str | None,
         print(console.full_log_line(log), flush=True)
         raise pipeline_error(result.run_id, result.all_events)
     return result
+
+
+def _fail_killed_run(instance: dg.DagsterInstance, run_id: str) -> None:
+    """A run whose process was killed: Dagster would show it STARTED for ever."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, "its process was killed; found by a later run")
 
 
 def pipeline_error(run_id: str, events: Sequence[dg.DagsterEvent]) -> PipelineError:

@@ -5,6 +5,7 @@ Each test has its own Dagster instance ($DAGSTER_HOME) and staging root, so what
 them is its own doing.
 """
 
+import json
 import os
 import signal
 import sqlite3
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.runs import no_survivors
-from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, run_reference
+from tests.conformance.runs import no_survivors, started_make, wait_until
+from tests.conformance.test_declared_pipelines import HELD
+from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_reference
 
 pytestmark = pytest.mark.orchestrators
 
@@ -237,3 +239,26 @@ def test_a_failed_run_leaves_no_staging_behind(tmp_path):
     assert result.returncode == 1, result.stderr
     _one_line(result, "aggregate: injected transient failure on attempt 3")
     assert list(place.staging.iterdir()) == []
+
+
+def test_a_killed_run_of_a_declared_pipeline_is_marked_failed_by_the_next_run(tmp_path):
+    """The same for any pipeline, through the adapter (parity.liveness)."""
+    place = Place(tmp_path)
+    (tmp_path / "held.py").write_text(HELD)
+    signal_file = tmp_path / "started"
+    pipeline = f"PIPELINE={tmp_path / 'held.py'}"
+    params = json.dumps({"signal": str(signal_file), "hold": 600})
+    env = {"DAGSTER_HOME": str(place.home), "ETL_STAGING_ROOT": str(place.staging)}
+    with started_make(tmp_path / "logs", "dagster", pipeline, f"PARAMS={params}",
+                      f"OUTPUT_DIR={tmp_path / 'killed'}", env=env) as killed:  # fmt: skip
+        wait_until(signal_file.exists, killed, "the first step", 300)
+        killed.kill_group()
+    [killed_run] = [run for run, status in place.run_statuses().items() if status in UNFINISHED]
+
+    params = json.dumps({"signal": str(signal_file)})
+    again = make("dagster", pipeline, f"PARAMS={params}", f"OUTPUT_DIR={tmp_path / 'next'}",
+                 env=env)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    statuses = place.run_statuses()
+    assert statuses.pop(killed_run) == "FAILURE", "the killed run is still shown as running"
+    assert set(statuses.values()) == {"SUCCESS"}
