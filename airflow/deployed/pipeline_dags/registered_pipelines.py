@@ -4,8 +4,8 @@ pipeline, each built by airflow/adapter.py from its declaration.
 The stack's DAG bundle `pipelines` (airflow/deployed/configure.py) is this folder, apart from
 the events DAG's: its DAG processor parses this file, and airflow/run_pipeline_deployed.py
 has it parsed at once (`airflow dags reserialize --bundle-name pipelines`) after registering
-a pipeline; the Celery workers parse it too, to run a task. A pipeline that fails to load is
-left out (stack/pipelines.py), the others kept.
+a pipeline; the Celery workers parse it too, to run a task. A pipeline that fails to load
+(stack/pipelines.py) or to build is left out, with a line on stderr, the others kept.
 """
 
 import sys
@@ -17,7 +17,11 @@ sys.path.append(str(Path(__file__).resolve().parents[3]))
 
 from adapter import build_dag
 
+from parity.errors import PipelineError
 from stack.pipelines import registered
 
 for _name, _pipeline in registered().items():
-    globals()[f"{_name}_dag"] = build_dag(_pipeline)
+    try:
+        globals()[f"{_name}_dag"] = build_dag(_pipeline)
+    except PipelineError as _exc:
+        print(f"stack pipelines: {_name}: left out of Airflow: {_exc}", file=sys.stderr)
