@@ -7,6 +7,9 @@ as a user's would be, and examples/shop/shop.py. Their golden files (<name>.gold
 beside each) are the independent record: sha256 of each output, written by `make bless`
 from the reference runner. One stack for the whole module; per orchestrator, the four runs
 (each pipeline's run and backfill) are started at once.
+
+A run leaves nothing staged: a Prefect flow run's results, whether it succeeded or failed,
+are gone when it ends.
 """
 
 import hashlib
@@ -25,6 +28,7 @@ from tests.deployed.conftest import dagster_headers, http_status, settings, up
 pytestmark = pytest.mark.deployed
 
 SHOP = PROJECT / "examples" / "shop" / "shop.py"
+STAGING = PROJECT / ".state" / "staging"  # the stack's workers' staging root (supervisord.conf)
 DATES = {"orders": ("2024-01-01", "2024-01-03"), "shop": ("2024-03-01", "2024-03-03")}
 
 
@@ -68,6 +72,8 @@ def test_two_pipelines_side_by_side_write_their_golden_bytes(wrapper, pipelines,
         assert process.returncode == 0, f"{label}:\n{outputs[label]}"
     for name, path in pipelines.items():
         assert written(tmp_path / name / "run", tmp_path / name / wrapper) == golden(path), name
+    if wrapper == "prefect":  # each flow run held its staged results in an area of its own
+        assert staged_by(flow_runs("\n".join(outputs.values()))) == []
 
 
 # The pipelines location's repository of a pipeline, as the webserver serves it to its UI.
@@ -207,3 +213,33 @@ def test_materializing_shops_assets_in_the_location_writes_a_dates_golden_bytes(
     staging = Path(settings()["STACK_PROJECT"]) / ".state" / "staging"
     assert [entry.name for entry in staging.iterdir()
             if entry.name.startswith(f"dagster-{run}-")] == []  # fmt: skip
+
+
+def flow_runs(output: str) -> list[str]:
+    """The ids of the flow runs a deployed Prefect command says it submitted."""
+    return re.findall(r"as flow run ([0-9a-f-]{36})\b", output)
+
+
+def staged_by(flow_run_ids: list[str]) -> list[str]:
+    """What is left under the staging root of these flow runs' staged results: the adapter
+    names a flow run's folder after its id (prefect-<id>-…), wherever it is made."""
+    assert flow_run_ids
+    return [str(path) for path in STAGING.rglob("*")
+            if any(run_id in path.name for run_id in flow_run_ids)]  # fmt: skip
+
+
+def test_a_failed_prefect_backfill_leaves_no_staged_files(pipelines, tmp_path):
+    """Every date's step fails for good, after its shared step's results were staged: the
+    command ends with the step's one line, and the flow run's staged files are gone."""
+    start, end = DATES["orders"]
+    failed = subprocess.run(
+        ["make", "--no-print-directory", "MODE=deployed", f"PIPELINE={pipelines['orders']}",
+         "backfill-prefect", f"START={start}", f"END={end}", f"OUTPUT_DIR={tmp_path}"],
+        cwd=PROJECT, capture_output=True, text=True, check=False, timeout=900,
+        env={**user_environment(), "PARITY_FAIL_STEP": "daily_revenue",
+             "PARITY_FAIL_ATTEMPTS": "9"},
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "error: daily_revenue: injected transient failure on attempt 3" in failed.stderr
+    assert staged_by(flow_runs(failed.stdout)) == []
+    assert list(tmp_path.rglob("*.parquet")) == []
