@@ -13,7 +13,9 @@ Airflow finds the DAG through airflow/pipeline_dags/, which builds it from $PARI
 """
 
 import datetime as dt
+import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +39,7 @@ from parity.errors import DeclarationError, PipelineError, is_retryable
 from parity.execution import publish_run, run_step, step_failure
 from parity.faults import attempt_in_run
 from parity.loader import reference_of
-from parity.staging import run_folder
+from parity.staging import LOCK_NAME, run_folder
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -49,6 +51,7 @@ PIPELINE_VARIABLE = "PARITY_PIPELINE"
 ERROR_KEY = "error"  # the XCom a failed task leaves its one line under
 # What a run's conf may set for its tasks under "env" (deployed mode: they run in workers).
 RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
+STAGING_AREA = "staging_area"  # the conf's key for the area a deployed run stages in
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
 # (task_id, exception) of each task that failed for good, as Airflow's failure callback saw it.
 failures: list[tuple[str, BaseException]] = []
@@ -64,8 +67,9 @@ def build_dag(pipeline: Pipeline) -> "DAG":
 
     def guarded(name: str, work):
         """Every task's wrapper: Airflow retries only what a retry may cure. The variables
-        the run's conf carries (`env`, deployed mode) are set first; a failure's one line
-        and exit code are left in XCom (ERROR_KEY), for a driver outside the worker."""
+        the run's conf carries (`env`, deployed mode) are set first, and the staging area it
+        names is checked (_check_area_held); a failure's one line and exit code are left in
+        XCom (ERROR_KEY), for a driver outside the worker."""
         context = get_current_context()
         conf = context["dag_run"].conf or {}
         for variable in RUN_ENVIRONMENT:
@@ -73,6 +77,7 @@ def build_dag(pipeline: Pipeline) -> "DAG":
                 os.environ[variable] = str(conf["env"][variable])
         values = from_json(pipeline, {n: context["params"].get(n) for n in pipeline.parameters})
         try:
+            _check_area_held(name, conf)
             return work(context, conf, values)
         except Exception as exc:
             error = step_failure(name, exc)
@@ -87,8 +92,10 @@ def build_dag(pipeline: Pipeline) -> "DAG":
             def work(context, conf, values):
                 if name in (conf.get("reuse") or {}):  # a backfill's shared step, already run
                     return conf["reuse"][name]
-                return run_step(pipeline, name, values, handles, conf["staging_dir"],
-                                attempt=_attempt(context))  # fmt: skip
+                handle = run_step(pipeline, name, values, handles, conf["staging_dir"],
+                                  attempt=_attempt(context))  # fmt: skip
+                _check_area_held(name, conf)  # the area may have been cleared meanwhile
+                return handle
 
             return guarded(name, work)
 
@@ -125,6 +132,35 @@ def build_dag(pipeline: Pipeline) -> "DAG":
             handles[name] = step_task(name)(handles=needed)
         task(task_id="publish", multiple_outputs=False)(publish)(handles=handles)
     return dag
+
+
+def _check_area_held(name: str, conf: dict) -> None:
+    """Deployed mode: the run stages inside the area its command holds (conf `staging_area`,
+    airflow/run_pipeline_deployed.py), from Celery workers that hold nothing. Once no process
+    holds the area's lock, that command has ended or was killed, and any later command clears
+    the area as dead (parity.staging), perhaps under this task's feet: the run stops here,
+    never retried, and what it staged there goes too, rather than staging where no one waits."""
+    area = conf.get(STAGING_AREA)
+    if area and not _held(area):
+        shutil.rmtree(area, ignore_errors=True)
+        raise PipelineError(f"step {name!r}: {area}: the command that asked for this run holds "
+                            "its staging area no more (it ended or was killed)")  # fmt: skip
+
+
+def _held(area: str) -> bool:
+    """Whether a live process holds the area's lock (the holder's is exclusive, so ours, tried
+    without waiting, is refused)."""
+    try:
+        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return False  # the area, or its lock, is gone: cleared
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # drops the lock if we took it
+    return False
 
 
 def _param(param_class: type, parameter: Parameter) -> object:

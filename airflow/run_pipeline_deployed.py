@@ -12,7 +12,10 @@ airflow/run_deployed.py does for the events DAG (its code). The Celery workers r
 
 A run's conf carries its values (Airflow's params are overridden by the conf), its output
 folder, and a staging folder inside the staging area this command holds (parity.cli), which
-the workers write to on this machine. A backfill is one DAG run per date, all triggered at
+the workers write to on this machine. The area is in the conf too: each task checks that it
+is still held before and after its work (airflow/adapter.py), so the run of a command that
+was killed stops at its next task, in one line, instead of staging into an area that any
+later command clears as dead. A backfill is one DAG run per date, all triggered at
 once and run side by side, each with its date as its `date` param and no logical date (so
 that running the same dates again never collides with earlier runs); each runs every step,
 as the adapter's DAG has no way to take another run's results (what local mode's dag.test
@@ -34,12 +37,13 @@ from parity.binding import to_json
 from parity.cli import run_command
 from parity.declaration import Pipeline
 from parity.errors import PipelineError
-from parity.staging import run_folder
+from parity.staging import run_folder, staging_root
 from stack import layout
 from stack.pipelines import register
 
 BUNDLE = "pipelines"  # airflow/deployed/configure.py
 RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")  # adapter.RUN_ENVIRONMENT
+STAGING_AREA = "staging_area"  # adapter.STAGING_AREA: the tasks check it is still held
 AIRFLOW = layout.PROJECT / ".venvs" / "airflow" / "bin" / "airflow"
 
 
@@ -58,6 +62,7 @@ def parse(pipeline: Pipeline) -> None:
 
 def trigger(api, pipeline: Pipeline, values: Mapping, output_dir: str) -> str:
     conf = {**to_json(values), "output_dir": output_dir,
+            STAGING_AREA: staging_root(),  # the area this command holds (parity.cli)
             "staging_dir": run_folder(f"airflow-{pipeline.name}"),
             "env": {n: os.environ[n] for n in RUN_ENVIRONMENT if os.environ.get(n)}}  # fmt: skip
     run = api.request("POST", f"/api/v2/dags/{api.dag_id}/dagRuns",

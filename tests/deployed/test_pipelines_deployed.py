@@ -9,21 +9,26 @@ from the reference runner. One stack for the whole module; per orchestrator, the
 (each pipeline's run and backfill) are started at once.
 
 A run leaves nothing staged: a Prefect flow run's results, whether it succeeded or failed,
-are gone when it ends.
+are gone when it ends; an Airflow run whose command was killed stops in one line when a later
+command clears the staging area its workers stage in.
 """
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from parity.staging import clear_dead_areas
 from tests.conftest import ORDERS, PROJECT, user_environment
 from tests.deployed.conftest import dagster_headers, http_status, settings, up
+from tests.deployed.test_airflow_deployed import api as airflow_api
 
 pytestmark = pytest.mark.deployed
 
@@ -243,3 +248,80 @@ def test_a_failed_prefect_backfill_leaves_no_staged_files(pipelines, tmp_path):
     assert "error: daily_revenue: injected transient failure on attempt 3" in failed.stderr
     assert staged_by(flow_runs(failed.stdout)) == []
     assert list(tmp_path.rglob("*.parquet")) == []
+
+
+GATED = '''
+import os
+import time
+
+import pandas as pd
+from parity import Output, Pipeline, step
+
+
+@step
+def held(gate: str) -> pd.DataFrame:
+    """Says it has started, then waits for the test to let it finish."""
+    open(os.path.join(gate, "started"), "w").close()
+    deadline = time.monotonic() + 600
+    while not os.path.exists(os.path.join(gate, "go")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test never let this step finish")
+        time.sleep(0.2)
+    return pd.DataFrame({"k": [1, 2]})
+
+
+@step
+def after(held: pd.DataFrame) -> pd.DataFrame:
+    return held
+
+
+pipeline = Pipeline("gated", steps=[held, after], outputs=[Output("after", key=["k"])])
+'''
+
+
+def test_a_killed_commands_airflow_run_stops_when_its_staging_area_is_cleared(pipelines, tmp_path):
+    """The command that asked for a deployed Airflow run is killed while a task works; a
+    later command clears its staging area as dead (parity.staging), the area the workers
+    stage in. The working task must not stage into the cleared area as if nothing happened,
+    nor the run go on: it fails in one line, and nothing is left staged or published."""
+    pipeline, gate, output = tmp_path / "gated.py", tmp_path / "gate", tmp_path / "out"
+    pipeline.write_text(GATED)
+    gate.mkdir()
+    command = subprocess.Popen(
+        ["make", "--no-print-directory", "MODE=deployed", f"PIPELINE={pipeline}", "airflow",
+         f"OUTPUT_DIR={output}", f"PARAMS={json.dumps({'gate': str(gate)})}"],
+        cwd=PROJECT, env=user_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    run_id, seen = None, []
+    for line in command.stdout:
+        seen.append(line)
+        if "triggered dag run " in line:
+            run_id = line.split("triggered dag run ")[1].split()[0]
+            break
+    assert run_id, "".join(seen)
+    deadline = time.monotonic() + 300
+    while not (gate / "started").exists():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.2)
+    os.killpg(command.pid, signal.SIGKILL)
+    command.communicate()
+    area = airflow_api(f"/api/v2/dags/gated/dagRuns/{run_id}")["conf"]["staging_area"]
+    assert area in clear_dead_areas(os.path.dirname(area))  # what the next command does first
+    (gate / "go").touch()
+    deadline = time.monotonic() + 300
+    while (state := airflow_api(f"/api/v2/dags/gated/dagRuns/{run_id}")["state"]) not in (
+        "success", "failed"
+    ):  # fmt: skip
+        assert time.monotonic() < deadline, f"run {run_id} still {state}"
+        time.sleep(1)
+    assert state == "failed"
+    error = airflow_api(f"/api/v2/dags/gated/dagRuns/{run_id}/taskInstances/held/xcomEntries/"
+                        "error?deserialize=true")["value"]  # fmt: skip
+    error = json.loads(error) if isinstance(error, str) else error
+    assert error["message"] == (
+        f"step 'held': {area}: the command that asked for this run holds its staging area "
+        "no more (it ended or was killed)"
+    )
+    assert not os.path.exists(area)
+    assert list(output.rglob("*.parquet")) == []
