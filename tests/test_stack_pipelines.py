@@ -95,14 +95,14 @@ def test_another_file_of_a_name_a_command_runs_is_refused_in_one_line(tmp_path):
 
 def test_the_command_refused_exits_2_with_its_one_line_and_submits_nothing(tmp_path):
     """Through a deployed command, with the stack's own registry: the refusal comes before
-    anything is asked of the stack (none runs here), as the command's one line, exit 2."""
+    anything is asked of the stack (none runs here), as the command's one line, exit 2. The
+    command imports no orchestrator before it registers, so this environment runs it."""
     name = f"twin_{uuid.uuid4().hex[:8]}"  # of this test only, in the project's registry
     mine, copy = declare(tmp_path / "a", name), declare(tmp_path / "b", name, step="cells")
     running = holding(mine, pipelines.FOLDER)
     try:
         refused = subprocess.run(
-            [str(PROJECT / ".venvs" / "airflow" / "bin" / "python"),
-             "airflow/run_pipeline_deployed.py", "run", str(copy),
+            [sys.executable, "airflow/run_pipeline_deployed.py", "run", str(copy),
              "--output-dir", str(tmp_path / "out")],
             cwd=PROJECT, capture_output=True, text=True, check=False,
         )  # fmt: skip
