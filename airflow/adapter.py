@@ -13,7 +13,6 @@ Airflow finds the DAG through airflow/pipeline_dags/, which builds it from $PARI
 """
 
 import datetime as dt
-import fcntl
 import os
 import shutil
 import signal
@@ -39,7 +38,7 @@ from parity.errors import DeclarationError, PipelineError, is_retryable
 from parity.execution import publish_run, run_step, step_failure
 from parity.faults import attempt_in_run
 from parity.loader import reference_of
-from parity.staging import LOCK_NAME, run_folder
+from parity.staging import is_held, run_folder
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -141,26 +140,10 @@ def _check_area_held(name: str, conf: dict) -> None:
     the area as dead (parity.staging), perhaps under this task's feet: the run stops here,
     never retried, and what it staged there goes too, rather than staging where no one waits."""
     area = conf.get(STAGING_AREA)
-    if area and not _held(area):
+    if area and not is_held(area):
         shutil.rmtree(area, ignore_errors=True)
         raise PipelineError(f"step {name!r}: {area}: the command that asked for this run holds "
                             "its staging area no more (it ended or was killed)")  # fmt: skip
-
-
-def _held(area: str) -> bool:
-    """Whether a live process holds the area's lock (the holder's is exclusive, so ours, tried
-    without waiting, is refused)."""
-    try:
-        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
-    except OSError:
-        return False  # the area, or its lock, is gone: cleared
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)  # drops the lock if we took it
-    return False
 
 
 def _param(param_class: type, parameter: Parameter) -> object:

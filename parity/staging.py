@@ -83,6 +83,22 @@ def clear_dead_areas(root: str) -> list[str]:
     return removed
 
 
+def is_held(area: str) -> bool:
+    """Whether a live process holds `area` (a worker's check that the command that asked for
+    its run still waits for it). Gone, or its lock gone, is not held: it was cleared."""
+    try:
+        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # drops the lock if we took it
+    return False
+
+
 def _is_dead(area: str) -> bool:
     try:
         lock = os.open(os.path.join(area, LOCK_NAME), os.O_RDWR)

@@ -12,7 +12,6 @@ Run it with `airflow/run.py` (`make airflow`, `make backfill-airflow`), which al
 project's AIRFLOW_HOME, or with Airflow's own `airflow dags test` / `airflow backfill create`.
 """
 
-import fcntl
 import os
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 import shared_etl
 from parity import console
 from parity.faults import attempt_in_run
-from parity.staging import LOCK_NAME
+from parity.staging import is_held
 
 RETRIES = 2
 
@@ -50,7 +49,7 @@ def _apply_run_environment(context) -> None:
     fails at once rather than finish work nobody waits for, staging where no one clears."""
     carried = (context["dag_run"].conf or {}).get("env") or {}
     area = carried.get("ETL_STAGING_ROOT")
-    if area and not _held(area):
+    if area and not is_held(area):
         raise AirflowFailException(
             f"{area}: the command that asked for this run holds its staging area no more "
             "(it ended or was killed)"
@@ -58,21 +57,6 @@ def _apply_run_environment(context) -> None:
     for name in RUN_ENVIRONMENT:
         if carried.get(name):
             os.environ[name] = str(carried[name])
-
-
-def _held(area: str) -> bool:
-    """Whether a live process holds the staging area's lock."""
-    try:
-        handle = os.open(os.path.join(area, LOCK_NAME), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(handle)  # drops the lock if we took it
-    return False
 
 
 def _remember_failure(context) -> None:
