@@ -23,6 +23,7 @@ import dagster_env  # isort: split
 from adapter import build_definitions
 
 import dagster as dg
+from parity.errors import PipelineError
 from stack.pipelines import registered
 
 LOCATION = "pipelines"
@@ -37,8 +38,12 @@ def repository(pipeline) -> dg.RepositoryDefinition:
                          default_logger_defs=defs.loggers)(lambda: held)  # fmt: skip
 
 
-_pipelines = registered()
-for _name, _pipeline in _pipelines.items():
-    globals()[f"{_name}_repository"] = repository(_pipeline)
-if not _pipelines:  # a location must hold something: none registered yet
+_built = 0
+for _name, _pipeline in registered().items():
+    try:  # one that fails to build is left out, not the whole location with it
+        globals()[f"{_name}_repository"] = repository(_pipeline)
+        _built += 1
+    except (PipelineError, dg.DagsterError) as _exc:
+        print(f"stack pipelines: {_name}: left out of Dagster: {_exc}", file=sys.stderr)
+if not _built:  # a location must hold something: none registered (or built) yet
     defs = dg.Definitions()

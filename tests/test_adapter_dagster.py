@@ -425,3 +425,43 @@ def test_dagsters_own_materialize_command_publishes_a_dates_golden_bytes(place, 
     assert published == want
     assert json.loads((out / "manifest.json").read_text())["parameters"]["date"] == "2024-03-02"
     assert list(staging_root.iterdir()) == []
+
+
+# The deployed location's module, loaded as Dagster's code server loads it, with the registry
+# (stack.pipelines.registered) holding shop and a pipeline Dagster refuses to build.
+LOCATION = """
+import contextlib, io, json, runpy, sys
+project = sys.argv[3]
+sys.path[:0] = [project + "/dagster", project]
+import stack.pipelines
+from parity.loader import load
+good, _ = load(sys.argv[1])
+bad, _ = load(sys.argv[2])
+stack.pipelines.registered = lambda: {"bad": bad, "shop": good}
+said = io.StringIO()
+with contextlib.redirect_stderr(said):
+    names = runpy.run_path(project + "/dagster/deployed_pipelines.py")
+print(json.dumps({"repositories": sorted(n for n in names if n.endswith("_repository")),
+                  "stderr": said.getvalue()}))
+"""
+REFUSED = """
+import pandas as pd
+from parity import Output, Pipeline, step
+
+
+@step
+def publish_assets() -> pd.DataFrame:
+    return pd.DataFrame({"k": [1]})
+
+
+pipeline = Pipeline("bad", steps=[publish_assets], outputs=[Output("publish_assets", key="k")])
+"""
+
+
+def test_a_pipeline_dagster_cannot_build_is_left_out_of_the_location_not_the_others(
+    place, tmp_path
+):
+    (tmp_path / "bad.py").write_text(REFUSED)
+    found = dagster(place, LOCATION, str(SHOP / "shop.py"), str(tmp_path / "bad.py"), str(PROJECT))
+    assert found["repositories"] == ["shop_repository"]
+    assert found["stderr"].startswith("stack pipelines: bad: left out of Dagster: pipeline 'bad':")
