@@ -1,12 +1,13 @@
-"""Contract §8 to §10 for declared pipelines, under every orchestrator's adapter: two different
-pipelines side by side, a key that repeats, and a killed run. The pipelines are the pandas
-example (examples/shop, in the repository, with its golden file) and ones a user keeps in a
-folder of their own outside it (the orders example copied there, and small ones written
+"""Contract §8 to §10 for declared pipelines, under every orchestrator's adapter: three different
+pipelines side by side, a key that repeats, and a killed run. The pipelines are the events
+pipeline declared (shared_etl/pipeline.py), the pandas example (examples/shop, in the
+repository, with its golden file) and ones a user keeps in a folder of their own outside it (the orders example copied there, and small ones written
 here). The bytes each run must give are its golden file's, or the reference runner's."""
 
 import hashlib
 import json
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -63,18 +64,20 @@ def orchestrator(request) -> str:
     return request.param
 
 
-def test_two_pipelines_run_side_by_side_and_each_gives_its_golden_bytes(orchestrator, tmp_path):
+def test_three_pipelines_run_side_by_side_and_each_gives_its_golden_bytes(orchestrator, tmp_path):
+    """The events pipeline declared, the pandas example and a user's own, all at once."""
     mine = tmp_path / "my pipelines"
     mine.mkdir()
     for name in ("orders.py", "orders.csv"):
         shutil.copy(ORDERS / name, mine / name)
     runs = {"shop": (SHOP / "shop.py", SHOP / "shop.golden.json"),
-            "orders": (mine / "orders.py", ORDERS / "orders.golden.json")}  # fmt: skip
-    started = {}
-    with (started_make(tmp_path / "logs", orchestrator, f"PIPELINE={runs['shop'][0]}",
-                       f"OUTPUT_DIR={tmp_path / 'shop'}") as started["shop"],
-          started_make(tmp_path / "logs", orchestrator, f"PIPELINE={runs['orders'][0]}",
-                       f"OUTPUT_DIR={tmp_path / 'orders'}") as started["orders"]):  # fmt: skip
+            "orders": (mine / "orders.py", ORDERS / "orders.golden.json"),
+            "events": ("shared_etl.pipeline", PROJECT / "compare" / "golden.json")}  # fmt: skip
+    with ExitStack() as held:
+        started = {name: held.enter_context(started_make(
+                       tmp_path / "logs", orchestrator, f"PIPELINE={pipeline}",
+                       f"OUTPUT_DIR={tmp_path / name}"))
+                   for name, (pipeline, _) in runs.items()}  # fmt: skip
         results = {name: run.wait() for name, run in started.items()}
     for name, (_, golden_file) in runs.items():
         assert results[name].returncode == 0, results[name].stderr
