@@ -2,7 +2,8 @@
 pipelines side by side, a key that repeats, and a killed run. The pipelines are the events
 pipeline declared (shared_etl/pipeline.py), the pandas example (examples/shop, in the
 repository, with its golden file) and ones a user keeps in a folder of their own outside it
-(the orders example copied there, and small ones written here). The bytes each run must give are its golden file's, or the reference runner's."""
+(the orders example copied there, and small ones written here). The bytes each run must
+give are its golden file's, or the reference runner's."""
 
 import hashlib
 import json
