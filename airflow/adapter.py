@@ -223,9 +223,21 @@ def _prepare(pipeline: Pipeline) -> "DAG":
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 raise PipelineError(f"airflow db migrate failed in {HOME}: {last}")
+            dag_state.register_bundles()
             stamp.touch()
     liveness.close_dead(RUNNING, dag_state.close_runs_of_driver)  # what killed runs left
     return build_dag(pipeline)
+
+
+def _first_run_of(dag_id: str):
+    """A lock for the runs of a DAG that is not in the database yet: dag.test() writes a new
+    DAG's rows, and two first runs at once would each insert them (an IntegrityError for one);
+    once it is there, runs go side by side."""
+    from airflow.models.dag_version import DagVersion
+
+    if DagVersion.get_version(dag_id) is not None:
+        return nullcontext()
+    return dag_state.file_lock(HOME / "locks" / f"{dag_id}-first-run.lock")
 
 
 def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: dict,
@@ -242,8 +254,8 @@ def _test(dag: "DAG", pipeline: Pipeline, values: Mapping[str, object], conf: di
     failures.clear()
     turn = HOME / "locks" / f"{dag.dag_id}-{day}.lock"
     try:
-        with (dag_state.file_lock(turn) if day else nullcontext(), console.output_to(log),
-              liveness.held(RUNNING, driver)):  # fmt: skip
+        with (_first_run_of(dag.dag_id), dag_state.file_lock(turn) if day else nullcontext(),
+              console.output_to(log), liveness.held(RUNNING, driver)):  # fmt: skip
             run = dag.test(run_conf=conf, **({"logical_date": logical} if logical else {}))
     except Exception as exc:
         message = " ".join(str(exc).split())

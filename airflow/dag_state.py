@@ -86,6 +86,15 @@ def file_lock(path: Path) -> Iterator[None]:
         os.close(handle)
 
 
+def register_bundles() -> None:
+    """Write the DAG bundles' rows now, under the caller's migration lock. Every dag.test()
+    writes them too, but on a new database runs side by side would each insert them, and all
+    but one fail (UNIQUE constraint failed: dag_bundle.name)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+
+
 def close_dead_runs(dag_id: str) -> None:
     """Cancel the DAG's open backfills and fail its running or queued runs: called only with
     the DAG lock held exclusively, when they can only be those of killed drivers. Left

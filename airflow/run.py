@@ -135,6 +135,7 @@ def _migrate_once() -> None:
     with dag_state.file_lock(HOME / "migrate.lock"):
         if not stamp.exists():
             _airflow(["db", "migrate"], dict(os.environ))
+            dag_state.register_bundles()
             stamp.touch()
 
 
