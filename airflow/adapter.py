@@ -30,7 +30,7 @@ import airflow_env  # isort: split
 
 import dag_state
 
-from parity import console, liveness
+from parity import console, layout, liveness
 from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.declaration import Parameter, Pipeline
@@ -197,7 +197,7 @@ def run_backfill(pipeline: Pipeline, values: Mapping[str, object], dates: Sequen
     """One DAG run per date; the shared steps' handles of the first run serve the later ones."""
     dag, shared, reuse = _prepare(pipeline), None, {}
     for day in dates:
-        conf = {"output_dir": os.path.join(output_dir, day.isoformat()), "reuse": reuse}
+        conf = {"output_dir": layout.for_date(output_dir, day), "reuse": reuse}
         run = _test(dag, pipeline, {**values, pipeline.partition: day}, conf, day)
         if shared is None:  # the handles the shared steps left in Airflow's XCom
             from airflow.models.xcom import XComModel

@@ -37,6 +37,7 @@ from parity.binding import to_json
 from parity.cli import run_command
 from parity.declaration import Pipeline
 from parity.errors import PipelineError
+from parity.layout import for_date
 from parity.staging import run_folder, staging_root
 from stack import layout
 from stack.pipelines import register
@@ -91,7 +92,7 @@ def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
     parse(pipeline)
     api = _ready_api(pipeline.name)
     run_ids = [trigger(api, pipeline, {**values, pipeline.partition: day},
-                       str(Path(output_dir, day.isoformat()))) for day in dates]  # fmt: skip
+                       for_date(output_dir, day)) for day in dates]  # fmt: skip
     follow(api, pipeline, run_ids)
 
 

@@ -1,9 +1,10 @@
 """What the manifests beside an output say about it: its key and the library versions.
 
 A declared pipeline's folder has one `manifest.json` for all its outputs (contract §10),
-which records each output's key; the events pipeline writes `<P>.manifest.json` beside
-`<P>.parquet` (§6), whose grain is §6's. A manifest that cannot be read is one line: an
-error where the key depends on it, a note where only the versions do.
+which records each output's key, and so does its `<P>.manifest.json` in the file layout; the
+events wrappers write `<P>.manifest.json` beside `<P>.parquet` (§6), whose grain is §6's.
+A manifest that cannot be read is one line: an error where the key depends on it, a note
+where only the versions do.
 """
 
 import json
@@ -21,12 +22,24 @@ class ManifestError(Exception):
 
 
 def declared_grain(path: Path) -> tuple[str, ...] | None:
-    """The key a declared pipeline's manifest.json beside `path` records for it."""
+    """The key a declared pipeline's manifest records for `path`: the manifest.json of its
+    folder, or, in the file layout (parity.layout: `P.parquet`, `P.<output>.parquet`), the
+    `P.manifest.json` whose outputs name this file. None when no manifest declares it."""
     manifest = path.with_name("manifest.json")
-    if not manifest.is_file():
-        return None
-    output = path.name.removesuffix(".parquet")
-    recorded = _read(manifest)
+    if manifest.is_file():
+        return _key(manifest, _read(manifest), path.name.removesuffix(".parquet"), path)
+    parts = path.name.removesuffix(".parquet").split(".")
+    for stem in (".".join(parts[:n]) for n in range(len(parts), 0, -1)):
+        manifest = path.with_name(f"{stem}.manifest.json")
+        recorded = _read(manifest) if manifest.is_file() else None
+        if isinstance(recorded, dict) and isinstance(recorded.get("outputs"), dict):
+            for name, entry in recorded["outputs"].items():
+                if isinstance(entry, dict) and entry.get("file") == path.name:
+                    return _key(manifest, recorded, name, path)
+    return None
+
+
+def _key(manifest: Path, recorded: dict | str, output: str, path: Path) -> tuple[str, ...]:
     if isinstance(recorded, str):
         raise ManifestError(f"{manifest}: a damaged manifest ({recorded}), no key for {path.name}")
     outputs = recorded.get("outputs")

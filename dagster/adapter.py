@@ -50,6 +50,7 @@ from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.errors import MachineFaultError
 from parity.execution import publish_run, run_step, step_failure
+from parity.layout import for_date, output_paths
 from parity.staging import run_folder, staging_area
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -126,9 +127,9 @@ def _publish_assets_op(pipeline: Pipeline) -> dg.OpDefinition:
 
     def call(context: dg.OpExecutionContext, values: Values, handles: Mapping) -> tuple:
         digests = _publish(pipeline, context, values, handles)
-        published = []
+        paths, published = output_paths(pipeline, context.op_config["output_dir"]), []
         for output in pipeline.outputs:
-            path = os.path.join(context.op_config["output_dir"], f"{output.name}.parquet")
+            path = paths[output.name]
             found = {"path": path, "sha256": digests[output.name]}
             published.append(dg.Output(found, _out_name(output), metadata={
                 "path": dg.MetadataValue.path(path), "sha256": found["sha256"]}))  # fmt: skip
@@ -371,7 +372,7 @@ def run_backfill(pipeline: Pipeline, values: Values, dates: Sequence[dt.date],
         result = _execute(job, values, None, names=shared, keep=True)
         earlier = {name: result.output_for_node(name) for name in shared}
     for day in dates:
-        folder = os.path.join(output_dir, day.isoformat())
+        folder = for_date(output_dir, day)
         result = _execute(job, {**values, pipeline.partition: day}, folder,
                           names=[*dated, "publish"], day=day, earlier=earlier)  # fmt: skip
         print(f"dagster: {pipeline.name}: {day}: run {result.run_id} wrote {folder}")

@@ -50,6 +50,7 @@ from parity.cli import run_command
 from parity.declaration import Pipeline
 from parity.errors import PipelineError
 from parity.faults import FAIL_ATTEMPTS, FAIL_STEP
+from parity.layout import for_date
 from stack.pipelines import register
 
 LOCATION = "pipelines"  # dagster/deployed/workspace.yaml
@@ -195,7 +196,7 @@ def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
                  output_dir: str) -> None:  # fmt: skip
     reload_with(pipeline, register(pipeline))
     follow([launch(pipeline, {**values, pipeline.partition: day},
-                   str(Path(output_dir, day.isoformat())), day) for day in dates])  # fmt: skip
+                   for_date(output_dir, day), day) for day in dates])  # fmt: skip
 
 
 if __name__ == "__main__":

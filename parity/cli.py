@@ -4,6 +4,8 @@ orchestrator's adapter), so each is driven with the same arguments and fails the
     <prog> run PIPELINE [--params JSON] [--date YYYY-MM-DD] --output-dir DIR
     <prog> backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
 
+DIR is a folder, or a file P.parquet (parity.layout); a backfill's holds {date} for each date.
+
 PIPELINE is a file path or a module name. Parameters are bound (parity.binding) before any
 orchestrator is asked to run anything. A pipeline error ends the command with one line on
 stderr and its exit code; the whole command holds one staging area (parity.staging).
@@ -17,10 +19,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from parity import layout
 from parity.binding import bind, parse_date
 from parity.declaration import Pipeline
 from parity.errors import PipelineError, UsageError
-from parity.files import check_output_dir
 from parity.loader import load
 from parity.staging import staging_area
 
@@ -44,7 +46,9 @@ def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
         command.add_argument("pipeline", help="a pipeline file (.py) or module name")
         command.add_argument("--params", help="a JSON object of run parameters")
         where = command.add_mutually_exclusive_group(required=True)
-        where.add_argument("--output-dir", help="where the outputs go")
+        where.add_argument("--output-dir", help="where the outputs go: a folder, or a file "
+                           "P.parquet for P, P.<output>.parquet, P.manifest.json; a backfill's "
+                           "{date} is each date (parity.layout)")  # fmt: skip
         where.add_argument("--output-root", help="the front door's layout under this folder: "
                            "<root>/<pipeline>/[date-<D>/|backfill/]<wrapper>/")  # fmt: skip
         command.add_argument("--wrapper", default=label_of(prog),
@@ -59,14 +63,14 @@ def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
         )
         if args.command == "run":
             values = bind(pipeline, args.params, date=args.date, **where)
-            check_output_dir(output_dir)
+            layout.check(output_dir)
             with staging_area(label):
                 one(pipeline, values, os.path.abspath(output_dir))
         else:
             days = dates_between(pipeline, args.start, args.end)
             values = bind(pipeline, args.params, date=args.start, **where)
             for day in days:
-                check_output_dir(os.path.join(output_dir, day.isoformat()))
+                layout.check(layout.for_date(output_dir, day))
             with staging_area(label):
                 backfill(pipeline, values, days, os.path.abspath(output_dir))
     except PipelineError as exc:

@@ -126,7 +126,13 @@ class Output:
 
 
 class Pipeline:
-    """Steps, the outputs they publish, and optionally a daily partition."""
+    """Steps, the outputs they publish, and optionally a daily partition.
+
+    `manifest`, optional, records what a run's outputs alone cannot show (counts that must
+    reconcile, say): a function whose parameters name steps (their results) or run parameters,
+    as a step's do, returning entries added to the run's manifest. It is called once per run,
+    before anything is published, so a check that raises a PipelineError publishes nothing.
+    """
 
     def __init__(
         self,
@@ -137,6 +143,7 @@ class Pipeline:
         partition: str | None = None,
         sample: Mapping[str, object] | None = None,
         sample_dates: tuple[str, str] | None = None,
+        manifest: Callable[..., Mapping[str, object]] | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise DeclarationError(
@@ -154,6 +161,7 @@ class Pipeline:
         self.partition = _partition(name, partition, self.parameters)
         self.sample = dict(sample or {})
         self.sample_dates = _sample_dates(name, sample_dates, self.partition)
+        self.manifest = _manifest(name, manifest, self.steps, self.parameters)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={list(self.order)})"
@@ -350,3 +358,17 @@ def _sample_dates(
     if last < first:
         raise DeclarationError(f"{where}: {dates[1]} is before {dates[0]}")
     return first, last
+
+
+def _manifest(pipeline: str, function: Callable | None, steps: Mapping[str, Step],
+              parameters: Mapping[str, Parameter]) -> Callable | None:  # fmt: skip
+    if function is None:
+        return None
+    where = f"pipeline {pipeline!r}: manifest"
+    if not inspect.isfunction(function):
+        raise DeclarationError(f"{where}: a plain function of step results and run parameters")
+    for name in inspect.signature(function).parameters:
+        if name not in steps and name not in parameters:
+            raise DeclarationError(f"{where}: parameter {name!r} is neither a step nor a run "
+                                   "parameter of a step")  # fmt: skip
+    return function

@@ -5,15 +5,17 @@ Adapters call `run_step` as the body of their native task and `publish_run` as t
 the reference runner (parity.reference) calls them in order, each step once.
 """
 
+import inspect
 import os
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 
+from parity import layout
 from parity.binding import input_files, to_json
 from parity.declaration import Pipeline
-from parity.errors import InputError, PipelineError
+from parity.errors import InputError, PipelineError, ResultError
 from parity.faults import inject_fault
 from parity.files import file_sha256
 from parity.publication import output_table, publish
@@ -58,14 +60,16 @@ def publish_run(
     pipeline: Pipeline,
     values: Mapping[str, object],
     handles: Mapping[str, Handle],
-    output_dir: str,
+    destination: str,
     wrapper: Mapping[str, object],
 ) -> dict[str, str]:
-    """Publish every output of a run, with its manifest; return the sha256 by output."""
-    tables = {}
-    for output in pipeline.outputs:
-        result = restore(handles[output.step])
-        tables[output.name] = output_table(output, part(result, output.part, output.name))
+    """Publish every output of a run, with its manifest, at `destination` (parity.layout);
+    return the sha256 by output."""
+    results = {name: restore(handles[name]) for name in _read_at_publication(pipeline)}
+    tables = {
+        output.name: output_table(output, part(results[output.step], output.part, output.name))
+        for output in pipeline.outputs
+    }
     manifest = {
         "pipeline": pipeline.name,
         "wrapper": dict(wrapper),
@@ -83,7 +87,31 @@ def publish_run(
             **{library: version(library) for library in _LIBRARIES},
         },
     }
-    return publish(tables, output_dir, manifest)
+    if pipeline.manifest is not None:
+        entries = _called(pipeline.manifest, values, results)
+        if not isinstance(entries, Mapping) or set(entries) & set(manifest):
+            raise ResultError(f"pipeline {pipeline.name!r}: its manifest function must return "
+                              f"a dict of entries other than {', '.join(sorted(manifest))}")
+        manifest.update(entries)
+    return publish(tables, layout.output_paths(pipeline, destination),
+                   layout.manifest_path(destination), manifest)  # fmt: skip
+
+
+def _read_at_publication(pipeline: Pipeline) -> list[str]:
+    """The steps whose results publication reads: each once, whoever reads it."""
+    wanted = [output.step for output in pipeline.outputs]
+    if pipeline.manifest is not None:
+        wanted += [name for name in inspect.signature(pipeline.manifest).parameters
+                   if name in pipeline.steps]  # fmt: skip
+    return list(dict.fromkeys(wanted))
+
+
+def _called(function: Callable, values: Mapping[str, object],
+            results: Mapping[str, object]) -> Mapping[str, object]:  # fmt: skip
+    """`function` called as a step is: a parameter named like a step takes its result."""
+    names = inspect.signature(function).parameters
+    return function(**{name: results[name] if name in results else values[name]
+                       for name in names if name in results or name in values})  # fmt: skip
 
 
 def step_failure(name: str, error: BaseException) -> PipelineError:

@@ -17,8 +17,6 @@ from parity.declaration import Output
 from parity.errors import ResultError
 from parity.files import atomic_files, file_sha256, write_json, write_parquet
 
-MANIFEST = "manifest.json"
-
 
 def output_table(output: Output, result: pd.DataFrame | pa.Table) -> pa.Table:
     """The table `output` publishes: key checked, sorted by key, no metadata."""
@@ -69,18 +67,19 @@ def output_table(output: Output, result: pd.DataFrame | pa.Table) -> pa.Table:
     return table.take(order).combine_chunks()
 
 
-def publish(tables: Mapping[str, pa.Table], output_dir: str, manifest: dict) -> dict[str, str]:
-    """Write `<output>.parquet` per table and `manifest.json` (with each file's sha256)
+def publish(tables: Mapping[str, pa.Table], paths: Mapping[str, str], manifest_path: str,
+            manifest: dict) -> dict[str, str]:  # fmt: skip
+    """Write each table at its path and the manifest (with each file's name and sha256),
     atomically; return the sha256 by output."""
     names = sorted(tables)
-    paths = [os.path.join(output_dir, f"{name}.parquet") for name in names]
-    with atomic_files(*paths, os.path.join(output_dir, MANIFEST)) as temporaries:
+    with atomic_files(*(paths[name] for name in names), manifest_path) as temporaries:
         digests = {}
         for name, temporary in zip(names, temporaries, strict=False):
             write_parquet(tables[name], tables[name].schema, temporary)
             digests[name] = file_sha256(temporary)
         outputs = manifest.setdefault("outputs", {})
         for name in names:
-            outputs.setdefault(name, {})["sha256"] = digests[name]
+            entry = outputs.setdefault(name, {})
+            entry["file"], entry["sha256"] = os.path.basename(paths[name]), digests[name]
         write_json(manifest, temporaries[-1])
     return digests

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 
+from parity import layout
 from parity.declaration import Pipeline
 from parity.execution import publish_run, run_step, step_failure
 from parity.results import Handle
@@ -27,8 +28,9 @@ def run(pipeline: Pipeline, values: Mapping[str, object], output_dir: str) -> di
 def backfill(
     pipeline: Pipeline, values: Mapping[str, object], dates: Sequence[dt.date], output_dir: str
 ) -> dict[str, dict[str, str]]:
-    """One run per date into `<output_dir>/<date>/`, sharing what no date changes."""
-    folders = {day: os.path.join(output_dir, day.isoformat()) for day in dates}
+    """One run per date into `<output_dir>/<date>/` (parity.layout), sharing what no date
+    changes."""
+    folders = {day: layout.for_date(output_dir, day) for day in dates}
     shared = [name for name in pipeline.order if not pipeline.depends_on_partition(name)]
     dated = [name for name in pipeline.order if pipeline.depends_on_partition(name)]
     staging = run_folder("reference")

@@ -29,7 +29,7 @@ from prefect.runtime import flow_run, task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import prefect
-from parity import DeclarationError, Pipeline, PipelineError, is_retryable
+from parity import DeclarationError, Pipeline, PipelineError, is_retryable, layout
 from parity.binding import from_json, to_json
 from parity.cli import run_command
 from parity.execution import publish_run, run_step, step_failure
@@ -106,7 +106,7 @@ def build(pipeline: Pipeline) -> tuple[Flow, Flow]:
                 date[name] = future
         for date in futures:
             _settled(dated, date)
-        folders = [os.path.join(output_dir, day.isoformat()) for day in days]
+        folders = [layout.for_date(output_dir, day) for day in days]
         published = publish.map(values, futures, folders)
         return [_result("publish", future) for future in published]
 

@@ -31,10 +31,15 @@ class PreparedEvents:
         return self.rejects.num_rows
 
     def rejected_by_reason(self) -> dict[str, int]:
-        counts = dict.fromkeys(REJECT_REASONS, 0)
-        for row in self.rejects["reject_reason"].value_counts().to_pylist():
-            counts[row["values"]] = row["counts"]
-        return counts
+        return rejected_by_reason(self.rejects)
+
+
+def rejected_by_reason(rejects: pa.Table) -> dict[str, int]:
+    """The quarantine's records by reason, every reason of the contract named (0 if none)."""
+    counts = dict.fromkeys(REJECT_REASONS, 0)
+    for row in rejects["reject_reason"].value_counts().to_pylist():
+        counts[row["values"]] = row["counts"]
+    return counts
 
 
 def prepare_events(path: str) -> PreparedEvents:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from parity import reference
@@ -20,6 +21,7 @@ from tests.conftest import PROJECT, make, run_reference
 
 GOLDEN = json.loads((PROJECT / "compare" / "golden.json").read_text())
 DATES = [f"2024-01-0{day}" for day in range(1, 8)]
+MESSY_RECORDS = 20_000
 
 
 def sha256(path: Path) -> str:
@@ -54,7 +56,7 @@ def messy(tmp_path_factory) -> Path:
     """bench/messy.py's dirt: offsets, rejects of every reason, duplicates, quoted fields."""
     path = tmp_path_factory.mktemp("messy") / "messy.csv"
     subprocess.run(
-        [sys.executable, "-m", "bench.messy", "--rows", "20000", "--seed", "7",
+        [sys.executable, "-m", "bench.messy", "--rows", str(MESSY_RECORDS), "--seed", "7",
          "--output", str(path)],
         cwd=PROJECT, check=True, capture_output=True,
     )  # fmt: skip
@@ -62,14 +64,24 @@ def messy(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("date", [None, "2024-01-03"])
-def test_on_messy_data_it_gives_the_bytes_of_shared_etls_own_command(messy, tmp_path, date):
+def test_on_messy_data_it_gives_the_files_of_shared_etls_own_command(messy, tmp_path, date):
+    """In the file layout (parity.layout), the declared pipeline writes contract §6's three
+    files at the events command's names: the same Parquet bytes, and a manifest whose counts
+    (its own manifest function's) are the events command's and reconcile with the generator's."""
     legacy = tmp_path / "legacy" / "out.parquet"
     args = ["--input-path", str(messy), "--output-path", str(legacy)]
     done = run_reference(*args, *(["--date", date] if date else []))
     assert done.returncode == 0, done.stderr
     values = bind(pipeline, {"input_path": str(messy), "date": date})
+    declared = tmp_path / "declared" / "out.parquet"
     with staging_area("test-events-declared"):
-        reference.run(pipeline, values, str(tmp_path / "declared"))
-    assert sha256(tmp_path / "declared" / "metrics.parquet") == sha256(legacy)
-    rejects = legacy.with_name("out.rejects.parquet")
-    assert sha256(tmp_path / "declared" / "rejects.parquet") == sha256(rejects)
+        reference.run(pipeline, values, str(declared))
+    names = ["out.manifest.json", "out.parquet", "out.rejects.parquet"]
+    assert sorted(path.name for path in declared.parent.iterdir()) == names
+    for name in names[1:]:
+        assert sha256(declared.with_name(name)) == sha256(legacy.with_name(name)), name
+    counts = json.loads(declared.with_name(names[0]).read_text())["counts"]
+    assert counts == json.loads(legacy.with_name(names[0]).read_text())["counts"]
+    assert counts["records_read"] == MESSY_RECORDS  # as many as bench.messy was asked for
+    assert counts["metric_rows"] == pq.read_metadata(declared).num_rows
+    assert counts["kept"] == counts["records_read"] - counts["rejected"] - counts["duplicates"]

@@ -1,7 +1,8 @@
 """Contract §10's conformance, parametrised over pipelines, under every orchestrator's adapter:
 the events pipeline declared (shared_etl/pipeline.py), the pandas example (examples/shop) and a
 user's pipeline in a folder of their own outside the repository (the orders example copied
-there). Each must give its golden file's bytes for one date's run and for a backfill whose
+there). Each must give its golden file's bytes for one date's run (the events pipeline's in
+the file layout, at contract §6's names: parity.layout) and for a backfill whose
 dated step fails once (so the orchestrator's own retry is exercised on every date), and must
 refuse a bad input file in one line naming the step, exit 2, publishing nothing."""
 
@@ -28,6 +29,9 @@ class Case:
     dates: tuple[str, str]  # a backfill's three dates, of those its golden file holds
     retried: str  # a step that reads the date, has retries, and is made to fail once
     bad_input: tuple[str, str, str]  # (parameter, file text, the error line's end)
+    # The date run's files by output, in the file layout (parity.layout) with OUTPUT_DIR
+    # the first of them; None: a folder of `<output>.parquet`.
+    date_files: dict[str, str] | None = None
 
 
 CASES = {
@@ -36,6 +40,8 @@ CASES = {
         "metrics", ("input_path", "a,b\n1,2\n", "required column(s) missing from the header: "
                     "event_id, event_ts, user_id, session_id, event_type, amount, currency, "
                     "country"),
+        # contract §6's names for the events pipeline's own files
+        date_files={"metrics": "events.parquet", "rejects": "events.rejects.parquet"},
     ),
     "shop": Case(
         str(PROJECT / "examples" / "shop" / "shop.py"),
@@ -76,12 +82,20 @@ def test_a_date_and_a_retried_backfill_give_the_golden_bytes(case, orchestrator,
     _, chosen, pipeline = case
     golden = json.loads(chosen.golden.read_text())
     first, last = chosen.dates
-    one = make(orchestrator, pipeline, f"DATE={first}", f"OUTPUT_DIR={tmp_path / 'date'}")
+    outputs = sorted(key.split("/")[-1] for key in golden if key.startswith("run/"))
+    files = chosen.date_files or {name: f"{name}.parquet" for name in outputs}
+    where = tmp_path / "date" / files[outputs[0]] if chosen.date_files else tmp_path / "date"
+    one = make(orchestrator, pipeline, f"DATE={first}", f"OUTPUT_DIR={where}")
     assert one.returncode == 0, one.stdout + one.stderr
-    published = sorted(path.stem for path in (tmp_path / "date").glob("*.parquet"))
-    assert published == sorted(key.split("/")[-1] for key in golden if key.startswith("run/"))
-    for name in published:
-        assert sha256(tmp_path / "date" / f"{name}.parquet") == golden[f"backfill/{first}/{name}"]
+    published = sorted(path.name for path in (tmp_path / "date").glob("*.parquet"))
+    assert published == sorted(files.values())
+    for name in outputs:
+        got = sha256(tmp_path / "date" / files[name])
+        assert got == golden[f"backfill/{first}/{name}"], name
+    if chosen.date_files:  # its manifest beside them, with the pipeline's own counts
+        manifest = json.loads((tmp_path / "date" / "events.manifest.json").read_text())
+        assert manifest["counts"]["records_read"] == 5000  # the sample's --rows (Makefile)
+        assert manifest["reconciliation"]["holds"] is True
 
     faults = {"PARITY_FAIL_STEP": chosen.retried, "PARITY_FAIL_ATTEMPTS": "1"}
     backfill = make(f"backfill-{orchestrator}", pipeline, f"START={first}", f"END={last}",
@@ -92,7 +106,7 @@ def test_a_date_and_a_retried_backfill_give_the_golden_bytes(case, orchestrator,
     assert days == [(start + dt.timedelta(days=n)).isoformat() for n in range(3)]
     for day in days:
         folder = tmp_path / "backfill" / orchestrator / day
-        for name in published:
+        for name in outputs:
             assert sha256(folder / f"{name}.parquet") == golden[f"backfill/{day}/{name}"], day
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["attempts"][chosen.retried] == 2, (day, manifest["attempts"])
