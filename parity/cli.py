@@ -5,6 +5,11 @@ orchestrator's adapter), so each is driven with the same arguments and fails the
     <prog> backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
 
 DIR is a folder, or a file P.parquet (parity.layout); a backfill's holds {date} for each date.
+Without a command, the events pipeline's own command line (contract §8), the same in every
+wrapper, runs the default pipeline in the file layout of contract §6:
+
+    <prog> --input-path IN --output-path OUT.parquet [--date YYYY-MM-DD]
+    <prog> --input-path IN --start D1 --end D2 --output-dir DIR     # DIR/<date>.parquet …
 
 PIPELINE is a file path or a module name. Parameters are bound (parity.binding) before any
 orchestrator is asked to run anything. A pipeline error ends the command with one line on
@@ -13,6 +18,7 @@ stderr and its exit code; the whole command holds one staging area (parity.stagi
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import sys
@@ -23,7 +29,9 @@ from parity import layout
 from parity.binding import bind, parse_date
 from parity.declaration import Pipeline
 from parity.errors import PipelineError, UsageError
+from parity.faults import FAIL_ATTEMPTS, FAIL_STEP
 from parity.loader import load
+from parity.registry import DEFAULT_PIPELINE
 from parity.staging import staging_area
 
 Values = Mapping[str, object]
@@ -33,6 +41,9 @@ RunBackfill = Callable[[Pipeline, Values, Sequence[dt.date], str], Any]  # (…,
 
 def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
                 argv: list[str] | None = None) -> int:  # fmt: skip
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+        argv = seed_arguments(prog, description, argv)
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -77,6 +88,38 @@ def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def seed_arguments(prog: str, description: str, argv: list[str]) -> list[str]:
+    """The events command line as this one's: `--input-path` is the default pipeline's
+    `input_path`, `--output-path` its file layout, a backfill's DIR `DIR/{date}.parquet`."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--input-path", required=True, help="the events CSV")
+    single = parser.add_argument_group("one run")
+    single.add_argument("--output-path", help="the metrics Parquet file (…/name.parquet)")
+    single.add_argument("--date", help="only this UTC date (YYYY-MM-DD); default all dates")
+    dates = parser.add_argument_group("backfill: one file set per date")
+    dates.add_argument("--start", help="first date, YYYY-MM-DD")
+    dates.add_argument("--end", help="last date, YYYY-MM-DD (inclusive)")
+    dates.add_argument("--output-dir", help="folder for <date>.parquet and its siblings")
+    args = parser.parse_args(argv)
+    window = (args.start, args.end, args.output_dir)
+    if bool(args.output_path) == any(window) or (any(window) and not all(window)):
+        parser.error("give either --output-path [--date] or all of --start, --end, --output-dir")
+    if os.environ.get("ETL_FAIL_ATTEMPTS"):  # the events pipeline's own name for its faults
+        os.environ.update({FAIL_STEP: "metrics", FAIL_ATTEMPTS: os.environ["ETL_FAIL_ATTEMPTS"]})
+    params = ["--params", json.dumps({"input_path": args.input_path})]
+    if not args.output_path:
+        where = os.path.join(args.output_dir, f"{layout.DATE_PLACEHOLDER}.parquet")
+        return ["backfill", DEFAULT_PIPELINE, *params, "--start", args.start, "--end", args.end,
+                "--output-dir", where]  # fmt: skip
+    if not layout.is_file(args.output_path):
+        parser.exit(2, f"error: output path {args.output_path!r} must end with .parquet and "
+                    "name a file: <name>.parquet\n")  # fmt: skip
+    day = ["--date", args.date] if args.date else []
+    return ["run", DEFAULT_PIPELINE, *params, *day, "--output-dir", args.output_path]
 
 
 def label_of(prog: str) -> str:

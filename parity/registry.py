@@ -32,6 +32,10 @@ def read(path: Path = REGISTRY) -> tuple[str, ...]:
     return tuple(names)
 
 
+# The pipeline the front door runs when no PIPELINE= is given, and the one the events command
+# line (`--input-path … --output-path …`, parity.cli's seed form) always runs.
+DEFAULT_PIPELINE = "shared_etl.pipeline"
+
 WRAPPERS = read()
 # The wrappers that run an orchestrator: each has an environment's extra, an image's extra and
 # a database in the deployed stack.

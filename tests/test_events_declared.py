@@ -85,3 +85,30 @@ def test_on_messy_data_it_gives_the_files_of_shared_etls_own_command(messy, tmp_
     assert counts["records_read"] == MESSY_RECORDS  # as many as bench.messy was asked for
     assert counts["metric_rows"] == pq.read_metadata(declared).num_rows
     assert counts["kept"] == counts["records_read"] - counts["rejected"] - counts["duplicates"]
+
+
+def test_the_events_command_line_runs_the_declared_pipeline_at_contract_six_names(tmp_path):
+    """Without a command, every wrapper's command line is the events one (parity.cli's seed
+    form): the default pipeline, `--output-path P` in the file layout, a backfill's
+    `--output-dir DIR` as DIR/<date>.parquet, with the golden bytes."""
+    seed = [sys.executable, "-m", "parity", "--input-path", "data/synthetic_events.csv"]
+    one = subprocess.run([*seed, "--output-path", str(tmp_path / "run" / "all.parquet")],
+                         cwd=PROJECT, capture_output=True, text=True, check=False)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    assert sha256(tmp_path / "run" / "all.parquet") == GOLDEN["run/metrics"]
+    assert sha256(tmp_path / "run" / "all.rejects.parquet") == GOLDEN["run/rejects"]
+    backfill = subprocess.run([*seed, "--start", DATES[0], "--end", DATES[1], "--output-dir",
+                               str(tmp_path / "days")], cwd=PROJECT, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+    assert backfill.returncode == 0, backfill.stderr
+    assert sorted(path.name for path in (tmp_path / "days").iterdir()) == sorted(
+        f"{day}{suffix}" for day in DATES[:2]
+        for suffix in (".parquet", ".rejects.parquet", ".manifest.json"))  # fmt: skip
+    for day in DATES[:2]:
+        assert sha256(tmp_path / "days" / f"{day}.parquet") == GOLDEN[f"backfill/{day}/metrics"]
+    refused = subprocess.run([*seed, "--output-path", str(tmp_path / "no-suffix")], cwd=PROJECT,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [f"error: output path '{tmp_path / 'no-suffix'}' must "
+                                           "end with .parquet and name a file: <name>.parquet"]
+    assert not (tmp_path / "no-suffix").exists()
