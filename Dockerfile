@@ -8,10 +8,10 @@
 #   docker build --build-arg WRAPPER=prefect -t parity-harness/prefect .
 #   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data:ro" \
 #       -v "$PWD/output:/app/output" parity-harness/prefect
-# A backfill: ... parity-harness/prefect python prefect/flow.py --input-path data/synthetic_events.csv \
+# A backfill: ... parity-harness/prefect python prefect/adapter.py --input-path data/synthetic_events.csv \
 #   --start 2024-01-01 --end 2024-01-07 --output-dir output/backfill/prefect
-# (the other images' backfills: python -m shared_etl, python dagster/definitions.py,
-# python airflow/run.py, with the same flags).
+# (the other images' backfills: python -m parity, python dagster/adapter.py,
+# python airflow/adapter.py, with the same flags).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 # Its default, reference, is written where it is used (the build stage and the last FROM):
 # podman 4.3 resolves a stage named by an ARG's default here only if --build-arg gives it.
@@ -53,22 +53,22 @@ FROM runtime AS reference
 COPY compare/ compare/
 # make docker-all PIPELINE=p's plan and verdict (containers/pipeline.sh): make all's own code.
 COPY scripts/make_all.py scripts/pipeline_all.py scripts/
-CMD ["python", "-m", "shared_etl", "--input-path", "data/synthetic_events.csv", "--output-path", "output/reference_output.parquet"]
+CMD ["python", "-m", "parity", "--input-path", "data/synthetic_events.csv", "--output-path", "output/reference_output.parquet"]
 
 FROM runtime AS prefect
 COPY prefect/ prefect/
-CMD ["python", "prefect/flow.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/prefect_output.parquet"]
+CMD ["python", "prefect/adapter.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/prefect_output.parquet"]
 
 FROM runtime AS dagster
 COPY dagster/ dagster/
-CMD ["python", "dagster/definitions.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/dagster_output.parquet"]
+CMD ["python", "dagster/adapter.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/dagster_output.parquet"]
 
 FROM runtime AS airflow
 COPY airflow/ airflow/
 # Airflow refuses to run without a user name, and a `--user` from the host has none in
 # /etc/passwd: getpass reads $USER first.
 ENV USER=etl
-CMD ["python", "airflow/run.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/airflow_output.parquet"]
+CMD ["python", "airflow/adapter.py", "--input-path", "data/synthetic_events.csv", "--output-path", "output/airflow_output.parquet"]
 
 # The image WRAPPER names.
 FROM ${WRAPPER:-reference}

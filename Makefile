@@ -127,12 +127,10 @@ pipeline_args = "$(PIPELINE)" $(if $(PARAMS),--params "$$PARAMS")
 pipeline_requirements = @$(REFERENCE_PY) scripts/pipeline_requirements.py "$(PIPELINE)" \
 	--env $(1) --venv $(VENVS)/$(1) --uv $(UV) --sync-args "$(SYNC_$(1))"
 
-# Every wrapper takes the same flags, so one rule runs them all:
+# The events pipeline (shared_etl/pipeline.py, the default) through the same adapters, with
+# its own flags, which every adapter takes (parity/cli.py), so one rule runs them all:
 #  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
-RUN_reference := $(REFERENCE_PY) -m shared_etl
-RUN_prefect := $(VENVS)/prefect/bin/python prefect/flow.py
-RUN_dagster := $(VENVS)/dagster/bin/python dagster/definitions.py
-RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
+RUN_local = $(ADAPTER_$(1))
 
 # MODE=deployed: the same flags, submitted to the running stack by RUN_<wrapper>_deployed.
 # `stack exec` starts the stack first if it is down, and stops it again afterwards.
@@ -140,8 +138,7 @@ RUN_airflow := $(VENVS)/airflow/bin/python airflow/run.py
 RUN_prefect_deployed := $(VENVS)/prefect/bin/python prefect/run_deployed.py
 RUN_dagster_deployed := $(VENVS)/dagster/bin/python dagster/run_deployed.py
 RUN_airflow_deployed := $(VENVS)/airflow/bin/python airflow/run_deployed.py
-RUN_local = $(RUN_$(1))
-RUN_deployed = $(if $(filter reference,$(1)),$(RUN_reference),$(STACK) exec -- \
+RUN_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
 	$(or $(RUN_$(1)_deployed),$(error $(1) has no deployed mode yet (issue 14))))
 # Deployed mode needs every environment: the stack runs each orchestrator's services.
 NEEDS_deployed := setup

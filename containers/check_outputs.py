@@ -55,9 +55,9 @@ def problems(output: Path, wrappers: list[str], dates: list[str], owner: int | N
             if not manifest.is_file():
                 found.append(f"{manifest}: missing")
                 continue
-            recorded = json.loads(manifest.read_text())["versions"].get("shared_etl")
+            recorded = json.loads(manifest.read_text())["versions"].get("parity")
             if recorded != project_version:
-                found.append(f"{manifest}: shared_etl version {recorded!r}, not {project_version}")
+                found.append(f"{manifest}: parity version {recorded!r}, not {project_version}")
     report = output / "parity-report.json"
     if not report.is_file():
         found.append(f"{report}: missing (compare did not run)")

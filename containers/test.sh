@@ -23,17 +23,12 @@ set -euo pipefail
 source "$(dirname "$0")/engine.sh"
 detect_engine
 cd "$PROJECT"
+# shellcheck source=containers/pipeline.sh
+source containers/pipeline.sh  # ADAPTER: each image's command, its backfill's too (the README's)
 
 START=$SAMPLE_START
 END=$SAMPLE_END
 WRAPPERS=$(IFS=,; echo "${IMAGES[*]}")
-# Each image's backfill, as the README documents it (its default command is its CMD).
-declare -A BACKFILL=(
-    [reference]="python -m shared_etl"
-    [prefect]="python prefect/flow.py"
-    [dagster]="python dagster/definitions.py"
-    [airflow]="python airflow/run.py"
-)
 OWN_PIPELINE=examples/shop/shop.py  # a pipeline of your own: pandas, two inputs, partitioned
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}  # seconds for one container run; an Airflow backfill takes ~1 min
 
@@ -113,8 +108,8 @@ for mode in image host; do
     for name in "${IMAGES[@]}"; do
         run_image "$name" "$output" "$logs/$mode-$name.log" &
         pids+=($!) names+=("$name")
-        # shellcheck disable=SC2086  # BACKFILL holds a command line
-        run_image "$name" "$output" "$logs/$mode-$name-backfill.log" ${BACKFILL[$name]} \
+        # shellcheck disable=SC2086  # ADAPTER holds a command line
+        run_image "$name" "$output" "$logs/$mode-$name-backfill.log" ${ADAPTER[$name]} \
             --input-path "$SAMPLE" --start "$START" --end "$END" \
             --output-dir "output/backfill/$name" &
         pids+=($!) names+=("$name-backfill")
@@ -142,8 +137,6 @@ done
 
 # 3. A pipeline of your own, in the same images.
 started=$EPOCHREALTIME
-# shellcheck source=containers/pipeline.sh
-source containers/pipeline.sh
 PIPELINE_LABEL=$label pipeline_all "$OWN_PIPELINE" "$work/pipeline/output" "$logs" \
     || fail "$OWN_PIPELINE through the four images: not identical to its golden file (logs: ${logs#"$PROJECT"/}/pipeline-*.log)"
 phase "ran $OWN_PIPELINE in every image, its run and backfill, verdict: identical, golden" "$started"

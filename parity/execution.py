@@ -74,6 +74,7 @@ def publish_run(
         "pipeline": pipeline.name,
         "wrapper": dict(wrapper),
         "parameters": to_json(values),
+        "destination": destination,
         "inputs": {
             name: {"path": path, "sha256": file_sha256(path), "size_bytes": os.path.getsize(path)}
             for name, path in input_files(values).items()

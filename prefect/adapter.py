@@ -43,17 +43,18 @@ def _retryable(task, run, state) -> bool:
     return error is None or is_retryable(error)
 
 
-class _PipelineErrorsAsOneLine(logging.Filter):
-    """A pipeline error's message already names the step and the cause: no traceback."""
+class _OneLinePerFailure(logging.Filter):
+    """A pipeline error's message already names the step and the cause: no traceback. A step
+    that never ran because one before it failed (Prefect's NotReady) adds nothing to it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], PipelineError):
             record.exc_info, record.exc_text = None, None
-        return True
+        return not record.getMessage().startswith("Finished in state NotReady")
 
 
 for _logger in ("prefect.flow_runs", "prefect.task_runs"):
-    logging.getLogger(_logger).addFilter(_PipelineErrorsAsOneLine())
+    logging.getLogger(_logger).addFilter(_OneLinePerFailure())
 
 _OPTIONS = {"retry_condition_fn": _retryable, "cache_policy": NO_CACHE, "persist_result": False}
 

@@ -22,7 +22,7 @@ from tests.conftest import PROJECT, SAMPLE, assert_same_parquet, make, run_refer
 
 pytestmark = pytest.mark.orchestrators
 
-SCRIPT = [str(PROJECT / ".venvs" / "dagster" / "bin" / "python"), "dagster/definitions.py"]
+SCRIPT = [str(PROJECT / ".venvs" / "dagster" / "bin" / "python"), "dagster/adapter.py"]
 UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED")
 
 
@@ -152,17 +152,17 @@ def _wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 
         time.sleep(0.01)
 
 
-def _preparing(staging: Path) -> bool:
-    """The run's staging area exists, its prepared events do not yet."""
-    return any(staging.glob("*/dagster-*/.lock")) and not _aggregating(staging)
+def _validating(staging: Path) -> bool:
+    """The run's staging folder exists, the events `validated` keeps are not staged yet."""
+    return any(staging.glob("*/dagster-*")) and not _computing_metrics(staging)
 
 
-def _aggregating(staging: Path) -> bool:
-    """The events are staged: the aggregate step is reading or publishing them."""
-    return any(staging.glob("*/dagster-*/events.arrow"))
+def _computing_metrics(staging: Path) -> bool:
+    """The kept events are staged: the `metrics` step is reading them, or publish is."""
+    return any(staging.glob("*/dagster-*/validated/validated.kept.arrow"))
 
 
-KILL_POINTS = {"preparing": _preparing, "aggregating": _aggregating}
+KILL_POINTS = {"validated": _validating, "metrics": _computing_metrics}
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
@@ -201,7 +201,7 @@ def test_a_full_disk_fails_the_run_with_one_line_and_is_not_retried(tmp_path, mo
     assert list(folder.iterdir()) == [], "a temporary or partial file was left behind"
     [(run_id, status)] = place.run_statuses().items()
     assert status == "FAILURE"
-    assert place.step_starts(run_id, "metrics.aggregate") == 1, "a machine fault was retried"
+    assert place.step_starts(run_id, "publish") == 1, "a machine fault was retried"
 
 
 def test_a_backfill_into_a_read_only_folder_fails_before_the_input_is_read(tmp_path, mount):
@@ -237,7 +237,7 @@ def test_a_failed_run_leaves_no_staging_behind(tmp_path):
              "ETL_FAIL_ATTEMPTS": "3"},
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    _one_line(result, "aggregate: injected transient failure on attempt 3")
+    _one_line(result, "metrics: injected transient failure on attempt 3")
     assert list(place.staging.iterdir()) == []
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from parity import registry
 from parity.registry import ORCHESTRATORS
-from tests.conftest import PROJECT, SAMPLE, make, make_variable, run_reference
+from tests.conftest import PROJECT, SAMPLE, make, make_variable
 
 COMPOSE = PROJECT / "docker-compose.yml"
 CONTAINERS = PROJECT / "containers"
@@ -296,9 +296,11 @@ def test_the_container_test_runs_what_the_compose_file_runs():
     assert values["SAMPLE"] == make_variable("SAMPLE")
     start, end = values["SAMPLE_START"], values["SAMPLE_END"]
     assert (start, end) == (make_variable("SAMPLE_START"), make_variable("SAMPLE_END"))
-    driver = (CONTAINERS / "test.sh").read_text()
-    block = driver[driver.index("declare -A BACKFILL=(") :].split("\n)", 1)[0]
+    adapters = (CONTAINERS / "pipeline.sh").read_text()
+    block = adapters[adapters.index("declare -A ADAPTER=(") :].split("\n)", 1)[0]
     backfills = dict(re.findall(r'\[(\w+)\]="([^"]+)"', block))
+    driver = (CONTAINERS / "test.sh").read_text()
+    assert '"$logs/$mode-$name-backfill.log" ${ADAPTER[$name]}' in driver
     assert sorted(backfills) == sorted(values["IMAGES"].split())
     for name, program in backfills.items():
         service = found[f"{name}-backfill"]
@@ -317,7 +319,9 @@ def golden_outputs(tmp_path_factory) -> Path:
     for arguments in (["--output-path", str(output / "reference_output.parquet")],
                       ["--start", start, "--end", end, "--output-dir",
                        str(output / "backfill" / "reference")]):  # fmt: skip
-        result = run_reference("--input-path", str(SAMPLE), *arguments)
+        result = subprocess.run(  # the reference image's command
+            [sys.executable, "-m", "parity", "--input-path", str(SAMPLE), *arguments],
+            cwd=PROJECT, capture_output=True, text=True, check=False)  # fmt: skip
         assert result.returncode == 0, result.stderr
     for wrapper in ORCHESTRATORS:
         for path in output.glob("reference_output.*"):
@@ -371,12 +375,12 @@ def test_the_host_check_names_a_missing_run_and_a_manifest_without_the_project_v
     (output / "airflow_output.rejects.parquet").unlink()
     manifest = output / "prefect_output.manifest.json"
     document = json.loads(manifest.read_text())
-    del document["versions"]["shared_etl"]
+    del document["versions"]["parity"]
     manifest.write_text(json.dumps(document))
     result = check_outputs(output)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"check_outputs: {output / 'prefect_output.manifest.json'}: shared_etl version None, "
+        f"check_outputs: {output / 'prefect_output.manifest.json'}: parity version None, "
         f"not {tomllib.loads((PROJECT / 'pyproject.toml').read_text())['project']['version']}",
         f"check_outputs: {output / 'airflow_output.rejects.parquet'}: missing",
     ]

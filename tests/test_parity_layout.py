@@ -143,8 +143,8 @@ def test_a_pipelines_manifest_function_adds_its_entries_from_results_and_paramet
     ("""counted(numbers):
             return {"outputs": {}}""",
      1, "error: pipeline 'counting': its manifest function must return a dict of entries other "
-        "than attempts, inputs, outputs, parameters, pipeline, timings_seconds, versions, "
-        "wrapper"),
+        "than attempts, destination, inputs, outputs, parameters, pipeline, timings_seconds, "
+        "versions, wrapper"),
     ("""counted(numbers, rows):
             return {}""",
      2, "error: pipeline 'counting': manifest: parameter 'rows' is neither a step nor a run "

@@ -95,7 +95,7 @@ def test_the_compose_file_has_the_registrys_services():
     assert list(services["compare"]["depends_on"]) == runs
 
 
-def test_the_container_test_knows_each_wrappers_backfill():
-    driver = (PROJECT / "containers" / "test.sh").read_text()
-    block = driver[driver.index("declare -A BACKFILL=(") :].split("\n)", 1)[0]
+def test_the_containers_know_each_wrappers_adapter():
+    driver = (PROJECT / "containers" / "pipeline.sh").read_text()
+    block = driver[driver.index("declare -A ADAPTER=(") :].split("\n)", 1)[0]
     assert re.findall(r"\[(\w+)\]=", block) == WRAPPERS

@@ -12,7 +12,7 @@ from tests.conformance.runs import BACKFILL, LARGE_BACKFILL_DATES, SAMPLE_DATES,
 from tests.conformance.wrappers import WRAPPERS, Wrapper
 from tests.conftest import PROJECT, SAMPLE, make, run_reference
 
-# A large input: long enough to kill a run inside prepare or inside aggregate.
+# A large input: long enough to kill a run inside its validated or its metrics step.
 LARGE_ROWS = 300_000
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.runs import BACKFILL, SAMPLE_DATES
-from tests.conformance.wrappers import Wrapper, read_manifest, survivors
+from tests.conformance.wrappers import DATED_STEP, Wrapper, read_manifest, survivors
 from tests.conftest import PROJECT, assert_same_parquet, csv_line, make, siblings
 
 pytestmark = pytest.mark.orchestrators
@@ -51,8 +51,8 @@ def test_the_manifest_reconciles_and_names_the_orchestrator(wrapper, default_run
     manifest = read_manifest(output)
     counts = manifest["counts"]
     assert counts["records_read"] == counts["kept"] + counts["rejected"] + counts["duplicates"]
-    assert manifest["orchestrator"]["name"] == wrapper.name
-    assert manifest["parameters"]["output_path"] == str(output)
+    assert manifest["wrapper"]["name"] == wrapper.name
+    assert manifest["destination"] == str(output)
 
 
 def test_state_stays_in_the_project_and_home_is_untouched(wrapper, default_run):
@@ -119,7 +119,7 @@ def test_transient_failures_within_the_retries_are_retried_by_the_orchestrator(
     assert result.returncode == 0, result.stdout + result.stderr
     assert_same_parquet(output, truth / "sample.parquet")
     manifest = read_manifest(output)
-    assert manifest["attempts"]["aggregate"] == failures + 1
+    assert manifest["attempts"][DATED_STEP] == failures + 1
     assert wrapper.recorded_attempts(output) == failures + 1
 
 
@@ -128,7 +128,7 @@ def test_transient_failures_beyond_the_retries_fail_the_run_and_write_nothing(wr
     output = tmp_path / "failed.parquet"
     result = run(wrapper, output, env={"ETL_FAIL_ATTEMPTS": str(wrapper.retries + 1)})
     assert result.returncode != 0
-    assert "aggregate: injected transient failure" in result.stderr
+    assert f"{DATED_STEP}: injected transient failure" in result.stderr
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 

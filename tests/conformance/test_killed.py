@@ -5,7 +5,8 @@ leftover (temporaries, staging areas).
 
 The run's point is read from its staging, which every wrapper keeps under $ETL_STAGING_ROOT
 (here a folder of the test's own): an area per command, a folder per run inside it once the
-run starts preparing, the staged `events.arrow` once prepare is done and aggregate runs."""
+run starts validating, the staged kept events (`validated.kept.arrow`) once `validated` is
+done and `metrics` runs (shared_etl/pipeline.py)."""
 
 import json
 from collections.abc import Callable
@@ -29,21 +30,24 @@ def _folders(folder: Path) -> list[Path]:
         return []
 
 
-def _preparing(staging: Path) -> bool:
-    """A run folder exists in an area and prepare has not yet staged its events."""
+def _validating(staging: Path) -> bool:
+    """A run folder exists in an area and `validated` has not yet staged its events."""
     runs = [run for area in _folders(staging) for run in _folders(area)]
-    return bool(runs) and not _aggregating(staging)
+    return bool(runs) and not _computing_metrics(staging)
 
 
-def _aggregating(staging: Path) -> bool:
-    """Prepare has staged the events, which aggregate reads (and which go with the run)."""
+def _computing_metrics(staging: Path) -> bool:
+    """`validated` has staged the events, which `metrics` reads (and which go with the run)."""
     try:
-        return any(staging.rglob("events.arrow"))
+        return any(staging.rglob("validated.kept.arrow"))
     except FileNotFoundError:  # a folder removed while we looked
         return False
 
 
-MOMENTS: dict[str, Callable[[Path], bool]] = {"prepare": _preparing, "aggregate": _aggregating}
+MOMENTS: dict[str, Callable[[Path], bool]] = {
+    "validated": _validating,
+    "metrics": _computing_metrics,
+}
 
 
 def _final_names(output: Path) -> list[str]:
@@ -103,7 +107,7 @@ def test_a_run_killed_mid_way_keeps_whole_outputs_and_the_next_run_gives_the_sam
     assert no_survivors(wrapper.name) == [], "the run left processes running"
 
 
-def test_a_backfill_killed_while_it_aggregates_then_run_again_gives_the_same_bytes(
+def test_a_backfill_killed_while_it_computes_metrics_then_run_again_gives_the_same_bytes(
     wrapper: Wrapper, large_truth: Path, tmp_path: Path
 ):
     staging, folder = tmp_path / "staging", tmp_path / "out"
@@ -112,7 +116,7 @@ def test_a_backfill_killed_while_it_aggregates_then_run_again_gives_the_same_byt
                  f"START={days[0]}", f"END={days[-1]}", f"OUTPUT_DIR={folder}",
                  f"ETL_STAGING_ROOT={staging}")  # fmt: skip
 
-    _kill_at("aggregate", staging, tmp_path / "logs", *arguments)
+    _kill_at("metrics", staging, tmp_path / "logs", *arguments)
 
     assert no_survivors(wrapper.name) == [], "the killed backfill left processes running"
     written = folder / wrapper.name

@@ -14,20 +14,28 @@ from tests.conftest import PROJECT, carries_session_mark
 STATE = PROJECT / ".state"
 
 
+# The events pipeline's step that reads the date (shared_etl/pipeline.py), whose tries the
+# orchestrators count: ETL_FAIL_ATTEMPTS makes it fail (parity.cli).
+DATED_STEP = "metrics"
+
+
 def _prefect_attempts(output: Path) -> int:
-    """`run_count` of the newest aggregate task run for `output` in Prefect's own database."""
+    """`run_count` of the metrics task run in the flow run whose publish task wrote `output`,
+    in Prefect's own database."""
     with sqlite3.connect(STATE / "prefect" / "prefect.db") as db:
         rows = db.execute(
-            "SELECT run_count FROM task_run WHERE name = ? ORDER BY created DESC LIMIT 1",
-            (f"aggregate {output}",),
+            "SELECT step.run_count FROM task_run publish JOIN task_run step"
+            " ON step.flow_run_id = publish.flow_run_id WHERE publish.name = ?"
+            " AND (step.name = ? OR step.name LIKE ?) ORDER BY publish.created DESC LIMIT 1",
+            (f"publish {output}", DATED_STEP, f"{DATED_STEP} %"),
         ).fetchall()
-    assert rows, f"Prefect recorded no aggregate task run for {output}"
+    assert rows, f"Prefect recorded no {DATED_STEP} task run for {output}"
     return rows[0][0]
 
 
 def _dagster_attempts(output: Path) -> int:
-    """STEP_START plus STEP_RESTARTED of the metrics asset's aggregate step, in Dagster's own
-    event log of the newest run configured with `output`."""
+    """STEP_START plus STEP_RESTARTED of the metrics step, in Dagster's own event log of the
+    newest run configured with `output`."""
     with sqlite3.connect(STATE / "dagster" / "history" / "runs.db") as db:
         rows = db.execute(
             "SELECT run_id FROM runs WHERE run_body LIKE ? ORDER BY id DESC LIMIT 1",
@@ -36,24 +44,24 @@ def _dagster_attempts(output: Path) -> int:
     assert rows, f"Dagster recorded no run for {output}"
     with sqlite3.connect(STATE / "dagster" / "history" / "runs" / f"{rows[0][0]}.db") as db:
         (count,) = db.execute(
-            "SELECT count(*) FROM event_logs WHERE step_key = 'metrics.aggregate'"
-            " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')"
+            "SELECT count(*) FROM event_logs WHERE step_key = ?"
+            " AND dagster_event_type IN ('STEP_START', 'STEP_RESTARTED')", (DATED_STEP,)
         ).fetchone()
     return count
 
 
 def _airflow_attempts(output: Path) -> int:
-    """`try_number` of the aggregate task instance of the newest DAG run whose conf names
+    """`try_number` of the metrics task instance of the newest DAG run whose conf names
     `output`, in Airflow's metadata database."""
-    with sqlite3.connect(STATE / "airflow" / "airflow.db") as db:
+    with sqlite3.connect(STATE / "airflow-pipelines" / "airflow.db") as db:
         rows = db.execute(
             "SELECT ti.try_number FROM task_instance ti JOIN dag_run dr"
             " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
-            " WHERE ti.task_id = 'aggregate' AND CAST(dr.conf AS TEXT) LIKE ?"
+            " WHERE ti.task_id = ? AND CAST(dr.conf AS TEXT) LIKE ?"
             " ORDER BY dr.id DESC LIMIT 1",
-            (f'%"{output}"%',),
+            (DATED_STEP, f'%"{output}"%'),
         ).fetchall()
-    assert rows, f"Airflow recorded no aggregate task instance for {output}"
+    assert rows, f"Airflow recorded no {DATED_STEP} task instance for {output}"
     return rows[0][0]
 
 
@@ -62,8 +70,8 @@ class Wrapper:
     name: str
     entry: Path  # the wrapper exists once this file does
     issue: int  # the issue that builds it
-    retries: int | None  # the retries its aggregate task is configured with
-    # The orchestrator's own count of the aggregate's tries in the newest run for an output.
+    retries: int | None  # the retries its metrics task is configured with
+    # The orchestrator's own count of the metrics step's tries in the newest run for an output.
     recorded_attempts: Callable[[Path], int] | None
     state: Path | None  # where the orchestrator keeps its state
 
@@ -75,12 +83,12 @@ class Wrapper:
 # What the suite knows of each wrapper of the registry, in the registry's order: a wrapper the
 # registry lists and this table does not (or the reverse) fails at collection, by name.
 _KNOWN = {
-    "reference": Wrapper("reference", PROJECT / "shared_etl" / "__main__.py", 2, None, None, None),
-    "prefect": Wrapper("prefect", PROJECT / "prefect" / "flow.py", 3, 2, _prefect_attempts,
+    "reference": Wrapper("reference", PROJECT / "parity" / "reference.py", 2, None, None, None),
+    "prefect": Wrapper("prefect", PROJECT / "prefect" / "adapter.py", 3, 2, _prefect_attempts,
                        STATE / "prefect"),
-    "airflow": Wrapper("airflow", PROJECT / "airflow" / "dags" / "events_daily_metrics.py", 4, 2,
-                       _airflow_attempts, STATE / "airflow"),
-    "dagster": Wrapper("dagster", PROJECT / "dagster" / "definitions.py", 5, 2, _dagster_attempts,
+    "airflow": Wrapper("airflow", PROJECT / "airflow" / "adapter.py", 4, 2, _airflow_attempts,
+                       STATE / "airflow-pipelines"),
+    "dagster": Wrapper("dagster", PROJECT / "dagster" / "adapter.py", 5, 2, _dagster_attempts,
                        STATE / "dagster"),
 }  # fmt: skip
 assert sorted(_KNOWN) == sorted(registry.WRAPPERS), (
