@@ -30,19 +30,20 @@ import shutil
 import sys
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr
 from functools import partial
 from pathlib import Path
 
 # Dagster's settings (dagster_env.py) come first; this folder first on the path, for them and
-# for definitions.py, however this file is loaded (`python`, `dagster dev -f`, a test's spec).
+# the modules beside it, however this file is loaded (`python`, `dagster dev -f`, a test).
 sys.path.insert(0, str(Path(__file__).parent))
 from dagster_env import STATE  # isort: split
 
 import pydantic
-from definitions import run_config as log_config
-from definitions import run_variables, stdout_console
+from console_log import run_config as log_config
+from console_log import stdout_console
+from run_resources import command_staging, handles_manager, run_variables, staging
 
 import dagster as dg
 from parity import Output, Pipeline, PipelineError, UsageError, console, is_retryable, liveness
@@ -51,7 +52,6 @@ from parity.cli import run_command
 from parity.errors import MachineFaultError
 from parity.execution import publish_run, run_step, step_failure
 from parity.layout import for_date, output_paths
-from parity.staging import run_folder, staging_area
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 DAYS = dg.DailyPartitionsDefinition(start_date="2000-01-01", end_offset=3650)
@@ -138,54 +138,6 @@ def _publish_assets_op(pipeline: Pipeline) -> dg.OpDefinition:
     return _op(pipeline, "publish_assets", pipeline.order, call,
                out={_out_name(output): dg.Out(dict) for output in pipeline.outputs},
                config_schema={"output_dir": str}, required_resource_keys={"params"})  # fmt: skip
-
-
-@dg.resource
-def staging(context: dg.InitResourceContext) -> Iterator[str]:
-    """A launched run's staging area (the deployed stack's run workers, `dagster dev`): its
-    process holds no area of a command's, so it holds its own for as long as the run lasts,
-    removed when the run ends, in success or failure, or by a later run if it was killed."""
-    with staging_area(f"dagster-{context.run.run_id}") as area:
-        yield area
-
-
-def command_staging(keep: bool = False) -> dg.ResourceDefinition:
-    """A run in this command's process: its folder inside the area the command holds, removed
-    when the run ends, in success or failure. A backfill's shared run `keep`s it: the date
-    runs read its results; the command's area takes it away once every date has run."""
-
-    @dg.resource
-    def staging_in_command(context: dg.InitResourceContext) -> Iterator[str]:
-        folder = run_folder(f"dagster-{context.run.run_id}")
-        try:
-            yield folder
-        finally:
-            if not keep:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    return staging_in_command
-
-
-class Handles(dg.IOManager):
-    """The handles between a run's ops, in memory (one run, one process); an input whose step
-    is not in the run (a backfill's date-independent steps) comes from `earlier`."""
-
-    def __init__(self, earlier: Mapping[str, dict]) -> None:
-        self.earlier, self.own = dict(earlier), {}
-
-    def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
-        self.own[context.step_key] = obj
-
-    def load_input(self, context: dg.InputContext) -> dict:
-        if context.upstream_output is not None:
-            return self.own[context.upstream_output.step_key]
-        if context.name not in self.earlier:
-            raise dg.Failure(f"step {context.name!r} ran in no earlier run", allow_retries=False)
-        return self.earlier[context.name]
-
-
-def handles_manager(earlier: Mapping[str, dict]) -> dg.IOManagerDefinition:
-    return dg.IOManagerDefinition(lambda _: Handles(earlier))
 
 
 def _ops(pipeline: Pipeline) -> dict[str, dg.OpDefinition]:

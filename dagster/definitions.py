@@ -28,7 +28,6 @@ failed in Dagster's run storage by the next run.
 """
 
 import fcntl
-import logging
 import os
 import shutil
 import sys
@@ -42,8 +41,10 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).parent))
 from dagster_env import STATE  # isort: split
 
+from console_log import run_config, stdout_console
+from run_resources import run_variables
+
 import dagster as dg
-import parity.errors as parity_errors
 import shared_etl
 import shared_etl.errors as shared_etl_errors
 from parity import console
@@ -110,35 +111,6 @@ def staging_area(context: dg.InitResourceContext) -> Iterator[str]:
     """
     with shared_etl.staging_area(f"dagster-{context.run.run_id}") as area:
         yield area
-
-
-# Variables a launched run carries as tags `etl/<NAME>`: the DefaultRunLauncher starts every
-# run's process with the code server's environment, so a caller's variable travels this way.
-# (PARITY_FAIL_*: a declared pipeline's, dagster/adapter.py's jobs in deployed mode.)
-RUN_VARIABLES = ("ETL_FAIL_ATTEMPTS", "PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
-RUN_VARIABLE_TAG = "etl/{}"
-
-
-@dg.resource
-def run_variables(context: dg.InitResourceContext) -> Iterator[None]:
-    """Set the run's `etl/<NAME>` tags as variables of the process executing it, for the run.
-
-    That process runs this run alone (in-process executor, one run per launched process), so
-    the change is the run's own; in local mode no such tag is given and nothing changes.
-    """
-    tags = context.run.tags if context.run else {}
-    given = {name: tags[RUN_VARIABLE_TAG.format(name)] for name in RUN_VARIABLES
-             if RUN_VARIABLE_TAG.format(name) in tags}  # fmt: skip
-    before = {name: os.environ.get(name) for name in given}
-    os.environ.update(given)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dg.op(retry_policy=RETRY)
@@ -213,94 +185,6 @@ def metrics() -> dict:
 )
 def daily_metrics() -> dict:
     return aggregate_each_day(prepare())
-
-
-@dg.logger(
-    {
-        "log_level": dg.Field(str, is_required=False, default_value="INFO"),
-        "log_file": dg.Field(str, is_required=False, default_value=""),
-    },
-    description="Dagster's console log on stdout, as the other wrappers log (stderr is kept "
-    "for the one-line reason of a failure), with one line per retry; with `log_file`, every "
-    "event in full there, and a failure of the pipeline's own (its traceback) only there.",
-)
-def stdout_console(init_context: dg.InitLoggerContext) -> logging.Logger:
-    config = init_context.logger_config
-    logger = logging.Logger("dagster", level=logging.DEBUG)
-    formatter = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s")
-    console = logging.StreamHandler(sys.stdout)
-    console.setFormatter(formatter)
-    console.addFilter(_ConsoleRecords(logging.getLevelName(config["log_level"]),
-                                      quiet_failures=bool(config["log_file"])))  # fmt: skip
-    logger.addHandler(console)
-    if config["log_file"]:
-        Path(config["log_file"]).parent.mkdir(parents=True, exist_ok=True)
-        full = logging.FileHandler(config["log_file"])
-        full.setFormatter(formatter)
-        logger.addHandler(full)
-    return logger
-
-
-class _ConsoleRecords(logging.Filter):
-    """What the console shows of a run's log: records from `level` up, a retry as one line
-    (Dagster logs it at debug level, with no attempt number), and, when the log has a file,
-    no failure of the pipeline's own: its reason ends the command and its traceback is in the
-    file. A failure that is no error of ours (a bug) keeps its traceback on the console."""
-
-    def __init__(self, level: int, quiet_failures: bool) -> None:
-        super().__init__()
-        self.level, self.quiet_failures, self.retries = level, quiet_failures, {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        event = getattr(record, "dagster_meta", {}).get("dagster_event")
-        if event is not None and event.is_step_up_for_retry:
-            step = event.step_key or "?"
-            self.retries[step] = attempt = self.retries.get(step, 0) + 1
-            data = event.step_retry_data
-            reason = _error_text(data.error)
-            record.msg = console.retry_line(step, attempt, reason, data.seconds_to_wait or 0)
-            record.args = ()
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            return True
-        if record.levelno < self.level:
-            return False
-        error = getattr(event, "event_specific_data", None) if event is not None else None
-        info = getattr(error, "error", None)
-        return not (self.quiet_failures and record.levelno >= logging.ERROR
-                    and (info is None or _is_ours(info)))  # fmt: skip
-
-
-def _error_chain(info: object) -> list:
-    chain = []
-    while info is not None:
-        chain.append(info)
-        info = getattr(info, "cause", None)
-    return chain
-
-
-# The pipeline's own errors, by the class name Dagster records: the runtime's and the events
-# pipeline's (which adds its own subclasses).
-_OURS = frozenset(
-    cls.__name__
-    for module in (parity_errors, shared_etl_errors)
-    for cls in vars(module).values()
-    if isinstance(cls, type) and issubclass(cls, shared_etl.PipelineError)
-)
-
-
-def _is_ours(info: object) -> bool:
-    """Whether a recorded error is, or was caused by, one of the pipeline's own errors."""
-    return any(link.cls_name in _OURS for link in _error_chain(info))
-
-
-def _error_text(info: object) -> str:
-    """The innermost error's class and message: the reason, not Dagster's wrapping of it."""
-    chain = _error_chain(info)
-    if not chain:
-        return "no error recorded"
-    last = chain[-1]
-    lines = (last.message or "").strip().splitlines() or [""]
-    return f"{last.cls_name}: {lines[0].split(': ', 1)[-1]}" if last.cls_name else lines[0]
 
 
 ONE_RUN = dg.define_asset_job("events_metrics", selection=[metrics])
@@ -384,13 +268,6 @@ def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None
         tags={"dagster/asset_partition_range_start": start,
               "dagster/asset_partition_range_end": end},
     )  # fmt: skip
-
-
-def run_config(ops: dict, log_file: Path | None = None) -> dict:
-    """A run's config: the assets' parameters, and the log on stdout (a logger is used only
-    when the run config names it), in full in `log_file` when one is given."""
-    logger = {"log_level": "INFO", **({"log_file": str(log_file)} if log_file else {})}
-    return {"ops": ops, "loggers": {"console": {"config": logger}}}
 
 
 def _execute(job_name: str, ops: dict, tags: dict | None = None) -> None:

@@ -44,7 +44,7 @@ LOCATION = "events"  # dagster/deployed/workspace.yaml
 REPOSITORY = "__repository__"  # the repository Dagster makes of a module's `defs`
 ONE_RUN_JOB = "events_metrics"
 BACKFILL_ASSET = "daily_metrics"
-PASSED_VARIABLES = ("ETL_FAIL_ATTEMPTS",)  # definitions.RUN_VARIABLES
+PASSED_VARIABLES = ("ETL_FAIL_ATTEMPTS",)  # run_resources.RUN_VARIABLES
 TIMEOUT = float(os.environ.get("DAGSTER_DEPLOYED_TIMEOUT", "900"))
 POLL_SECONDS = 0.5
 # Loopback only: a proxy from the caller's environment must never see the API.
@@ -142,7 +142,7 @@ def graphql(query: str, variables: dict) -> dict:
 
 
 def run_config(ops: dict) -> dict:
-    """As in local mode (definitions.run_config): the assets' parameters, the log on stdout."""
+    """As in local mode (console_log.run_config): the assets' parameters, the log on stdout."""
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 

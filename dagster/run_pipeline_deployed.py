@@ -15,7 +15,7 @@ date, each its partition with its own output folder, side by side through the qu
 run runs every step (a launched run cannot take the date-independent steps' results from
 another run, as the local adapter's in-process runs do), which gives the same bytes.
 PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS travel as the run's tags `etl/<NAME>`, which the run
-sets in its own process (definitions.run_variables).
+sets in its own process (run_resources.run_variables).
 """
 
 import fcntl
@@ -43,7 +43,7 @@ from run_deployed import (  # isort: split
     run_error,
 )
 
-from definitions import RUN_VARIABLE_TAG
+from run_resources import RUN_VARIABLE_TAG
 
 from parity.binding import to_json
 from parity.cli import run_command

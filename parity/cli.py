@@ -90,9 +90,10 @@ def run_command(prog: str, description: str, one: RunOne, backfill: RunBackfill,
     return 0
 
 
-def seed_arguments(prog: str, description: str, argv: list[str]) -> list[str]:
-    """The events command line as this one's: `--input-path` is the default pipeline's
-    `input_path`, `--output-path` its file layout, a backfill's DIR `DIR/{date}.parquet`."""
+def parse_seed(
+    prog: str, description: str, argv: list[str] | None
+) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The events command line, either form, as every wrapper of it has always taken it."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -108,6 +109,13 @@ def seed_arguments(prog: str, description: str, argv: list[str]) -> list[str]:
     window = (args.start, args.end, args.output_dir)
     if bool(args.output_path) == any(window) or (any(window) and not all(window)):
         parser.error("give either --output-path [--date] or all of --start, --end, --output-dir")
+    return parser, args
+
+
+def seed_arguments(prog: str, description: str, argv: list[str]) -> list[str]:
+    """The events command line as this one's: `--input-path` is the default pipeline's
+    `input_path`, `--output-path` its file layout, a backfill's DIR `DIR/{date}.parquet`."""
+    parser, args = parse_seed(prog, description, argv)
     if os.environ.get("ETL_FAIL_ATTEMPTS"):  # the events pipeline's own name for its faults
         os.environ.update({FAIL_STEP: "metrics", FAIL_ATTEMPTS: os.environ["ETL_FAIL_ATTEMPTS"]})
     params = ["--params", json.dumps({"input_path": args.input_path})]

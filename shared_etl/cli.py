@@ -1,4 +1,5 @@
-"""The command line every wrapper shares, so that each is driven with the same flags:
+"""The events command line of `python -m shared_etl` and the deployed events wrappers (the
+flags parity.cli.parse_seed reads, as every adapter takes them without a subcommand):
 
     --input-path IN --output-path OUT [--date YYYY-MM-DD]          one run
     --input-path IN --start D1 --end D2 --output-dir DIR           a backfill, one run per date
@@ -9,12 +10,12 @@ whole-file or usage error, 1 for a failed step). The whole command holds one sta
 it is removed at the end, or by a later run if this one is killed.
 """
 
-import argparse
 import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from parity.cli import parse_seed
 from parity.staging import staging_area
 from shared_etl.errors import PipelineError
 
@@ -25,23 +26,7 @@ RunBackfill = Callable[[str, str, str, str], Any]  # (input_path, start, end, ou
 def run_command(
     prog: str, description: str, one: RunOne, backfill: RunBackfill, argv: list[str] | None = None
 ) -> int:
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--input-path", required=True, help="the events CSV")
-    single = parser.add_argument_group("one run")
-    single.add_argument("--output-path", help="the metrics Parquet file (…/name.parquet)")
-    single.add_argument("--date", help="only this UTC date (YYYY-MM-DD); default all dates")
-    dates = parser.add_argument_group("backfill: one file set per date")
-    dates.add_argument("--start", help="first date, YYYY-MM-DD")
-    dates.add_argument("--end", help="last date, YYYY-MM-DD (inclusive)")
-    dates.add_argument("--output-dir", help="folder for <date>.parquet and its siblings")
-    args = parser.parse_args(argv)
-    backfill_args = (args.start, args.end, args.output_dir)
-    if bool(args.output_path) == any(backfill_args) or (
-        any(backfill_args) and not all(backfill_args)
-    ):
-        parser.error("give either --output-path [--date] or all of --start, --end, --output-dir")
+    _, args = parse_seed(prog, description, argv)
     label = re.sub(r"[^A-Za-z0-9]+", "-", prog.split()[-1]).strip("-")
     try:
         with staging_area(label):
