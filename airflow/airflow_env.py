@@ -7,7 +7,7 @@ Each has an Airflow of its own, and the table is the command's:
   in .state/staging; each only where the caller has not set it.
 - adapter.py, any declared pipeline: .state/airflow-pipelines and airflow/pipeline_dags. Run
   as a command, its home and DAG folder are its own whatever the caller set (the events DAG
-  keeps .state/airflow); imported by the DAG file in another Airflow process (Airflow's DAG
+  keeps .state/airflow); imported by its DAG file in another Airflow process (Airflow's DAG
   parser, a test's probe), it leaves that process's settings alone and sets only what is unset;
   in a process whose AIRFLOW_HOME is already set (the deployed stack's servers and workers,
   parsing airflow/deployed/pipeline_dags/), not its DAG folder either: that Airflow's own.
@@ -46,5 +46,5 @@ match bootstrap.command(HERE):
         bootstrap.apply(SHARED, forced=PIPELINES, quiet=WARNINGS)
     case _ if "AIRFLOW_HOME" in os.environ:  # an Airflow of the caller's (the deployed stack's)
         bootstrap.apply(SHARED, quiet=WARNINGS)
-    case _:  # adapter.py, imported by the DAG file in another process
+    case _:  # the DAG file of airflow/pipeline_dags, in another process (a parser, a probe)
         bootstrap.apply({**PIPELINES, **SHARED}, quiet=WARNINGS)

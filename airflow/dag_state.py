@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import shared_etl
 from parity import console
+from parity.errors import PipelineError
 
 LOCK_WAIT_SECONDS = 900
 ERROR_KEY = "error"  # the XCom a failing task leaves its one-line error under
@@ -69,7 +69,7 @@ def _wait(handle: int, mode: int, path: Path, holder: str) -> None:
         if _try(handle, mode):
             print(f"{holder}: lock {path} acquired", file=sys.stderr, flush=True)
             return
-    raise shared_etl.PipelineError(
+    raise PipelineError(
         f"{path}: another run of the DAG still holds it after {LOCK_WAIT_SECONDS} s"
     )
 

@@ -13,7 +13,7 @@ airflow/run_deployed.py does for the events DAG (its code). The Celery workers r
 A run's conf carries its values (Airflow's params are overridden by the conf), its output
 folder, and a staging folder inside the staging area this command holds (parity.cli), which
 the workers write to on this machine. The area is in the conf too: each task checks that it
-is still held before and after its work (airflow/adapter.py), so the run of a command that
+is still held before and after its work (airflow/pipeline_dag.py), so the run of a command that
 was killed stops at its next task, in one line, instead of staging into an area that any
 later command clears as dead. A backfill is one DAG run per date, all triggered at
 once and run side by side, each with its date as its `date` param and no logical date (so
@@ -33,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_deployed.py, beside this file
 from run_deployed import _follow, _ready_api, _say, _task_error  # isort: split
 
+from pipeline_dag import RUN_ENVIRONMENT, STAGING_AREA
+
 from parity.binding import to_json
 from parity.cli import run_command
 from parity.declaration import Pipeline
@@ -43,8 +45,6 @@ from stack import layout
 from stack.pipelines import register
 
 BUNDLE = "pipelines"  # airflow/deployed/configure.py
-RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")  # adapter.RUN_ENVIRONMENT
-STAGING_AREA = "staging_area"  # adapter.STAGING_AREA: the tasks check it is still held
 AIRFLOW = layout.PROJECT / ".venvs" / "airflow" / "bin" / "airflow"
 
 

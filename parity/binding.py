@@ -40,6 +40,8 @@ def bind(
         given = _json_object(params)
         origin = "PARAMS"
     if date is not None:
+        if parse_date(date) is None:  # named as given: DATE= (make) or --date, not PARAMS
+            raise UsageError(f"DATE={date}: not a date YYYY-MM-DD")
         if pipeline.partition is None:
             raise UsageError(f"DATE={date}: pipeline {pipeline.name!r} has no date partition")
         if "date" in given and params is not None:

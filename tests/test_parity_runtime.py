@@ -359,6 +359,17 @@ def test_a_date_is_exactly_yyyy_mm_dd(orders_folder, value):
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("value", ["2024-02-30", "2024-1-01"])
+def test_a_date_given_as_the_run_date_is_named_as_that_not_as_params(orders_folder, value):
+    for command in (["run", "orders.py", "--date", value, "--output-dir", "out"],
+                    ["--input-path", "orders.csv", "--output-path", "out.parquet", "--date",
+                     value]):  # fmt: skip
+        result = reference(*command, cwd=orders_folder)
+        assert (result.returncode, result.stderr.splitlines()) == (
+            2, [f"error: DATE={value}: not a date YYYY-MM-DD"]
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["events", "backfill", "deployed"])
 def test_a_pipeline_may_not_take_a_folder_name_of_the_events_layout(name):
     with pytest.raises(DeclarationError, match=rf"^pipeline '{name}': the name is a folder"):

@@ -1,5 +1,5 @@
 """The DAGs of the pipelines registered with the deployed stack (stack/pipelines.py), one per
-pipeline, each built by airflow/adapter.py from its declaration.
+pipeline, each built by airflow/pipeline_dag.py from its declaration.
 
 The stack's DAG bundle `pipelines` (airflow/deployed/configure.py) is this folder, apart from
 the events DAG's: its DAG processor parses this file, and airflow/run_pipeline_deployed.py
@@ -11,11 +11,13 @@ a pipeline; the Celery workers parse it too, to run a task. A pipeline that fail
 import sys
 from pathlib import Path
 
-# adapter.py and airflow_env.py; stack/, from the checkout
+# pipeline_dag.py and airflow_env.py; stack/, from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.append(str(Path(__file__).resolve().parents[3]))
 
-from adapter import build_dag
+import airflow_env  # isort: split
+
+from pipeline_dag import build_dag
 
 from parity.errors import PipelineError
 from stack.pipelines import registered
