@@ -247,7 +247,7 @@ def test_with_the_stack_down_runs_start_it_share_it_and_stop_it_after_the_last(t
 
 
 def test_local_mode_is_unchanged_by_the_stack(tmp_path):
-    """MODE=local never touches the stack: the same command as before deployed mode."""
+    """MODE=local never touches the stack: the adapter runs in this process's own Prefect."""
     dry = make("-n", "prefect", f"OUTPUT={tmp_path / 'o.parquet'}")
-    assert "prefect/flow.py" in dry.stdout
+    assert "prefect/adapter.py" in dry.stdout
     assert "-m stack" not in dry.stdout
