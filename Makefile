@@ -127,42 +127,34 @@ pipeline_args = "$(PIPELINE)" $(if $(PARAMS),--params "$$PARAMS")
 pipeline_requirements = @$(REFERENCE_PY) scripts/pipeline_requirements.py "$(PIPELINE)" \
 	--env $(1) --venv $(VENVS)/$(1) --uv $(UV) --sync-args "$(SYNC_$(1))"
 
-# The events pipeline (shared_etl/pipeline.py, the default) through the same adapters, with
-# its own flags, which every adapter takes (parity/cli.py), so one rule runs them all:
-#  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
-RUN_local = $(ADAPTER_$(1))
-
-# MODE=deployed: the same flags, submitted to the running stack by RUN_<wrapper>_deployed.
-# `stack exec` starts the stack first if it is down, and stops it again afterwards.
-# The reference runner has no orchestrator: it runs as it does in local mode.
-RUN_prefect_deployed := $(VENVS)/prefect/bin/python prefect/run_deployed.py
-RUN_dagster_deployed := $(VENVS)/dagster/bin/python dagster/run_deployed.py
-RUN_airflow_deployed := $(VENVS)/airflow/bin/python airflow/run_deployed.py
-RUN_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
-	$(or $(RUN_$(1)_deployed),$(error $(1) has no deployed mode yet (issue 14))))
 # Deployed mode needs every environment: the stack runs each orchestrator's services.
 NEEDS_deployed := setup
 
-# MODE=deployed with PIPELINE=: the pipeline is registered with the running stack and
-# submitted to it by <wrapper>/run_pipeline_deployed.py (same arguments as the adapter).
-PIPELINE_DEPLOYED_prefect := $(VENVS)/prefect/bin/python prefect/run_pipeline_deployed.py
-PIPELINE_DEPLOYED_dagster := $(VENVS)/dagster/bin/python dagster/run_pipeline_deployed.py
-PIPELINE_DEPLOYED_airflow := $(VENVS)/airflow/bin/python airflow/run_pipeline_deployed.py
-ADAPTER_local = $(ADAPTER_$(1))
-ADAPTER_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
-	$(or $(PIPELINE_DEPLOYED_$(1)),$(error $(1) has no deployed mode for PIPELINE= yet)))
+# MODE=deployed: the pipeline is registered with the running stack and submitted to it by
+# <wrapper>/run_pipeline_deployed.py, with the adapter's arguments. `stack exec` starts the
+# stack first if it is down, and stops it again afterwards. The reference runner has no
+# orchestrator: it runs as it does in local mode.
+DEPLOYED_prefect := $(VENVS)/prefect/bin/python prefect/run_pipeline_deployed.py
+DEPLOYED_dagster := $(VENVS)/dagster/bin/python dagster/run_pipeline_deployed.py
+DEPLOYED_airflow := $(VENVS)/airflow/bin/python airflow/run_pipeline_deployed.py
+RUN_local = $(ADAPTER_$(1))
+RUN_deployed = $(if $(filter reference,$(1)),$(ADAPTER_reference),$(STACK) exec -- \
+	$(or $(DEPLOYED_$(1)),$(error $(1) has no deployed mode yet)))
 
 # The events pipeline declared (shared_etl/pipeline.py) takes the events sample: `make data`.
 ifneq ($(strip $(PIPELINE)),)
 $(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE)) | data
 	$(call pipeline_requirements,$@)
-	$(call ADAPTER_$(MODE),$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
+	$(call RUN_$(MODE),$@) run $(pipeline_args) $(if $(DATE),--date "$(DATE)") $(call pipeline_where,$@)
 
 $(addprefix backfill-,$(WRAPPERS)): backfill-%: $(VENVS)/%/.synced $(NEEDS_$(MODE)) | data
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make $@ PIPELINE=p START=YYYY-MM-DD END=YYYY-MM-DD" >&2; exit 2; }
 	$(call pipeline_requirements,$*)
-	$(call ADAPTER_$(MODE),$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
+	$(call RUN_$(MODE),$*) backfill $(pipeline_args) --start "$(START)" --end "$(END)" $(call pipeline_where,$*,/$*)
 else
+# The events pipeline (shared_etl/pipeline.py, the default) with its own flags, which every
+# adapter takes (parity/cli.py):
+#  --input-path IN --output-path OUT [--date D]  |  --input-path IN --start D1 --end D2 --output-dir DIR
 # Variables are quoted, so a path with spaces is one argument. A run for one DATE gets its own
 # folder by default, so it never replaces the all-dates outputs compare holds side by side.
 $(WRAPPERS): %: $(VENVS)/%/.synced $(NEEDS_$(MODE))

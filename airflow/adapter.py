@@ -4,11 +4,11 @@ local mode.
     python airflow/adapter.py run PIPELINE [--params JSON] [--date YYYY-MM-DD] --output-dir DIR
     python airflow/adapter.py backfill PIPELINE [--params JSON] --start D1 --end D2 --output-dir DIR
 
-A run is `dag.test()`: a real DAG run in the metadata DB under .state/airflow-pipelines (kept
-apart from the events DAG's .state/airflow), tasks executed in this process. A backfill is one
-`dag.test()` per date, with that date as the run's logical date and `date` param; the steps
-that do not read the date run in the first date's run only, and the later runs' tasks of those
-steps hand back its handles.
+A run is `dag.test()`: a real DAG run in the metadata DB under .state/airflow-pipelines, tasks
+executed in this process. It takes the events pipeline's own flags too (parity/cli.py), as
+`make airflow` gives them. A backfill is one `dag.test()` per date, with that date as the
+run's logical date and `date` param; the steps that do not read the date run in the first
+date's run only, and the later runs' tasks of those steps hand back its handles.
 Airflow finds the DAG through airflow/pipeline_dags/, which builds it from $PARITY_PIPELINE.
 """
 

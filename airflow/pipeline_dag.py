@@ -15,12 +15,10 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
-from dag_state import ERROR_KEY
-
 from parity import console
 from parity.binding import from_json, to_json
 from parity.declaration import Parameter, Pipeline
-from parity.errors import DeclarationError, PipelineError, is_retryable
+from parity.errors import DeclarationError, PipelineError, is_retryable, to_wire
 from parity.execution import publish_run, run_step, step_failure
 from parity.faults import attempt_in_run
 from parity.staging import is_held
@@ -32,6 +30,7 @@ PIPELINE_VARIABLE = "PARITY_PIPELINE"
 # What a run's conf may set for its tasks under "env" (deployed mode: they run in workers).
 RUN_ENVIRONMENT = ("PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
 STAGING_AREA = "staging_area"  # the conf's key for the area a deployed run stages in
+ERROR_KEY = "error"  # the XCom a failing task leaves its error under (parity.errors.to_wire)
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dt.date: "string"}
 # (task_id, exception) of each task that failed for good, as Airflow's failure callback saw it.
 failures: list[tuple[str, BaseException]] = []
@@ -61,8 +60,7 @@ def build_dag(pipeline: Pipeline) -> "DAG":
             return work(context, conf, values)
         except Exception as exc:
             error = step_failure(name, exc)
-            context["ti"].xcom_push(ERROR_KEY, {"message": str(error),
-                                                "exit_code": error.exit_code})  # fmt: skip
+            context["ti"].xcom_push(ERROR_KEY, to_wire(error))
             if is_retryable(exc):
                 raise
             raise AirflowFailException(str(exc)) from exc

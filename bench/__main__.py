@@ -142,7 +142,7 @@ def _one_file(
     out.mkdir(parents=True, exist_ok=True)
     contenders = {
         "pyarrow-read": [sys.executable, "-c", FLOOR, str(source)],
-        "shared_etl": [sys.executable, "-m", "shared_etl", "--input-path", str(source),
+        "shared_etl": [sys.executable, "-m", "parity", "--input-path", str(source),
                        "--output-path", str(out / "shared_etl.parquet")],
         **{peer: [sys.executable, "-m", f"bench.{peer}_job", str(source),
                   str(out / f"{peer}.parquet"), str(out / f"{peer}.rejects.parquet")]

@@ -6,15 +6,16 @@ as `dagster dev -f dagster/adapter.py` loads).
 Served by `dagster code-server start` (dagster/deployed/supervisord.conf), which, unlike
 `dagster api grpc`, loads its definitions again when the location is reloaded
 (`reloadRepositoryLocation`): dagster/run_pipeline_deployed.py registers a pipeline, reloads
-this location and launches the job. Apart from the events location, so that a pipeline of
-yours that fails to load never takes the events job down with it; one that fails to load is
-left out here, the others kept.
+this location and launches the job. `make up` registers the events pipeline (the default)
+before this server starts, so the location holds it from the start. A pipeline that fails to
+build is left out here, the others kept: a pipeline of yours never takes the events
+pipeline's job down with it.
 """
 
 import sys
 from pathlib import Path
 
-# adapter.py, dagster_env.py, definitions.py; stack/, from the checkout
+# adapter.py, dagster_env.py and the modules beside them; stack/, from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 

@@ -1,21 +1,24 @@
-"""A declared pipeline (PIPELINE=p) run on the deployed stack's Dagster (MODE=deployed).
+"""A declared pipeline run on the deployed stack's Dagster (MODE=deployed).
 
     python dagster/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
     python dagster/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 \
         --output-dir DIR
+    python dagster/run_pipeline_deployed.py --input-path IN --output-path OUT [--date D]
+    python dagster/run_pipeline_deployed.py --input-path IN --start D1 --end D2 --output-dir DIR
 
-The flags, outputs and exit statuses of dagster/adapter.py, but nothing runs here: the
-pipeline is registered with the stack (stack/pipelines.py), the code location `pipelines`
-(dagster/deployed_pipelines.py) is reloaded through the webserver's GraphQL API
+The flags, outputs and exit statuses of dagster/adapter.py (the last two: the events pipeline,
+the default, in its own flags), but nothing runs here: the pipeline is registered with the
+stack (stack/pipelines.py; `make up` registers the events pipeline), the code location
+`pipelines` (dagster/deployed_pipelines.py) is reloaded through the webserver's GraphQL API
 (`reloadRepositoryLocation`) until its repository `<name>` holds the job `<name>_job`, and
-the job is launched
-(`launchRun`) and followed as dagster/run_deployed.py does for the events job (its code).
-A DATE is the run's partition (the `dagster/partition` tag). A backfill launches one run per
-date, each its partition with its own output folder, side by side through the queue; each
-run runs every step (a launched run cannot take the date-independent steps' results from
-another run, as the local adapter's in-process runs do), which gives the same bytes.
-PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS travel as the run's tags `etl/<NAME>`, which the run
-sets in its own process (run_resources.run_variables).
+the job is launched and followed (graphql_runs.py). A DATE is the run's partition (the
+`dagster/partition` tag). A backfill launches one run per date, each its partition with its
+own output folder, side by side through the queue; each run runs every step (a launched run
+cannot take the date-independent steps' results from another run, as the local adapter's
+in-process runs do), which gives the same bytes. Paths are absolute (parity/cli.py), so they
+mean the same in the run's process. PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS (the events
+pipeline's ETL_FAIL_ATTEMPTS) travel as the run's tags `etl/<NAME>`, which the run sets in
+its own process (run_resources.run_variables).
 """
 
 import fcntl
@@ -24,32 +27,19 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_deployed.py, beside this file
-from run_deployed import (  # isort: split
-    FINAL_RUN,
-    LAUNCH_RUN,
-    TERMINATE,
-    _follow,
-    _launched,
-    _run,
-    _say,
-    _ui,
-    graphql,
-    run_config,
-    run_error,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the modules beside this file
+from graphql_runs import follow, graphql, launch  # isort: split
 
-from run_resources import RUN_VARIABLE_TAG
+from console_log import run_config
+from run_resources import RUN_VARIABLE_TAG, RUN_VARIABLES
 
 from parity.binding import to_json
 from parity.cli import run_command
 from parity.declaration import Pipeline
 from parity.errors import PipelineError
-from parity.faults import FAIL_ATTEMPTS, FAIL_STEP
 from parity.layout import for_date
 from stack.pipelines import register
 
@@ -74,22 +64,6 @@ query Repository($selector: RepositorySelector!) {
   repositoryOrError(repositorySelector: $selector) {
     __typename
     ... on Repository { jobs { name } }
-  }
-}"""
-STEP_FAILURE = """
-query StepFailure($runId: ID!) {
-  logsForRun(runId: $runId) {
-    ... on EventConnection {
-      events {
-        __typename
-        ... on ExecutionStepFailureEvent {
-          failureMetadata {
-            description
-            metadataEntries { label ... on IntMetadataEntry { intValue } }
-          }
-        }
-      }
-    }
   }
 }"""
 
@@ -136,67 +110,34 @@ def _jobs(answer: dict) -> set[str]:
     return {job["name"] for job in repository.get("jobs", [])}
 
 
-def launch(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | None) -> str:
+def launch_job(pipeline: Pipeline, values: Mapping, output_dir: str, day: date | None) -> str:
+    """Launch the pipeline's job with these values (the date `day` its partition); its run id."""
     job = f"{pipeline.name}_job"
     tags = [{"key": "dagster/partition", "value": day.isoformat()}] if day else []
     tags += [{"key": RUN_VARIABLE_TAG.format(name), "value": os.environ[name]}
-             for name in (FAIL_STEP, FAIL_ATTEMPTS) if os.environ.get(name)]  # fmt: skip
-    ops = {"publish": {"config": {"output_dir": output_dir}}}
-    config = {**run_config(ops), "resources": {"params": {"config": to_json(values)}}}
+             for name in RUN_VARIABLES if os.environ.get(name)]  # fmt: skip
+    config = {**run_config({"publish": {"config": {"output_dir": output_dir}}}),
+              "resources": {"params": {"config": to_json(values)}}}  # fmt: skip
     params = {
         "selector": {"repositoryLocationName": LOCATION, "repositoryName": pipeline.name,
                      "jobName": job},
         "runConfigData": config,
         "executionMetadata": {"tags": tags},
     }  # fmt: skip
-    launched = _launched(graphql(LAUNCH_RUN, {"params": params})["launchRun"], "launchRun")
-    run_id = launched["run"]["runId"]
-    _say(f"launched {job}{f' {day}' if day else ''} as run {run_id} ({_ui(f'/runs/{run_id}')})")
-    return run_id
-
-
-def follow(run_ids: list[str]) -> None:
-    """Follow the runs to their end (terminated if this command is stopped); the first
-    failed run's error, as the adapter gives it in local mode."""
-    try:
-        runs = _follow(lambda: [_run(run_id) for run_id in run_ids],
-                       lambda runs: all(run["status"] in FINAL_RUN for run in runs))  # fmt: skip
-    except BaseException:
-        for run_id in run_ids:
-            with suppress(PipelineError):
-                graphql(TERMINATE, {"runId": run_id})
-        raise
-    for run in runs:
-        if run["status"] != "SUCCESS":
-            raise step_error(run["runId"])
-
-
-def step_error(run_id: str) -> PipelineError:
-    """The failed step's one line and exit code, which the adapter's op gives its Failure
-    (description, metadata `exit_code`); else the events runner's reading of the run."""
-    events = graphql(STEP_FAILURE, {"runId": run_id})["logsForRun"].get("events", [])
-    for event in events:
-        failure = event.get("failureMetadata") or {}
-        if failure.get("description"):
-            error = PipelineError(failure["description"])
-            codes = [entry.get("intValue") for entry in failure.get("metadataEntries", [])
-                     if entry["label"] == "exit_code"]  # fmt: skip
-            error.exit_code = codes[0] if codes and codes[0] is not None else 1
-            return error
-    return run_error(run_id)
+    return launch(params, f"{job}{f' {day}' if day else ''}")
 
 
 def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> None:
     reload_with(pipeline, register(pipeline))
     day = values.get(pipeline.partition) if pipeline.partition else None
-    follow([launch(pipeline, values, output_dir, day)])
+    follow([launch_job(pipeline, values, output_dir, day)])
 
 
 def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
                  output_dir: str) -> None:  # fmt: skip
     reload_with(pipeline, register(pipeline))
-    follow([launch(pipeline, {**values, pipeline.partition: day},
-                   for_date(output_dir, day), day) for day in dates])  # fmt: skip
+    follow([launch_job(pipeline, {**values, pipeline.partition: day},
+                       for_date(output_dir, day), day) for day in dates])  # fmt: skip
 
 
 if __name__ == "__main__":

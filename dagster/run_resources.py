@@ -6,12 +6,14 @@ import shutil
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
+from parity.faults import FAIL_ATTEMPTS, FAIL_STEP
 from parity.staging import run_folder, staging_area
 
 # Variables a launched run carries as tags `etl/<NAME>`: the DefaultRunLauncher starts every
-# run's process with the code server's environment, so a caller's variable travels this way.
-# (PARITY_FAIL_*: a declared pipeline's, dagster/adapter.py's jobs in deployed mode.)
-RUN_VARIABLES = ("ETL_FAIL_ATTEMPTS", "PARITY_FAIL_STEP", "PARITY_FAIL_ATTEMPTS")
+# run's process with the code server's environment, so a caller's variable travels this way
+# (the fault injection's, parity.faults; the events pipeline's ETL_FAIL_ATTEMPTS is turned
+# into them by parity/cli.py before anything is launched).
+RUN_VARIABLES = (FAIL_STEP, FAIL_ATTEMPTS)
 RUN_VARIABLE_TAG = "etl/{}"
 
 

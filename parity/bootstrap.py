@@ -7,8 +7,8 @@ dagster/dagster_env.py, airflow/airflow_env.py) that holds that orchestrator's t
 applies them with `apply` when it is imported. A wrapper imports it in an import block of its
 own (`# isort: split`), before every import that loads the orchestrator.
 
-A folder's commands need different settings (airflow/run.py and airflow/adapter.py each have
-an Airflow of their own; prefect/run_deployed.py talks to the deployed stack), and the module
+A folder's commands need different settings (prefect/adapter.py runs an in-process Prefect;
+prefect/run_pipeline_deployed.py talks to the deployed stack's), and the module
 is imported once per process: it picks the table of the command the process runs (`command`).
 Like all of parity this imports no orchestrator.
 """

@@ -26,6 +26,12 @@ def retry_line(step: str, attempt: int, reason: str, delay: float,
     return f"retry: step {step!r} attempt {attempt}{of} failed: {first}; next attempt in {seconds}"
 
 
+def progress(line: str) -> None:
+    """A line of a deployed run's progress as its command follows it, stamped with the time,
+    the same in every orchestrator's submitter (`HH:MM:SS | line`)."""
+    print(f"{time.strftime('%H:%M:%S')} | {line}", flush=True)
+
+
 # The logger of the lines meant for the console while output_to sends the rest to a file.
 CONSOLE_LOGGER = "parity.console"
 

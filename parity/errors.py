@@ -99,3 +99,20 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, TransientStepError | LostFileError) or not isinstance(
         error, PipelineError
     )
+
+
+def to_wire(error: PipelineError) -> dict[str, object]:
+    """A pipeline error as a worker leaves it for the command that waits in another process
+    (an Airflow XCom, a Dagster run tag): its class, its one line and its exit status, in
+    JSON's types, so the command ends with the worker's line and status, not the
+    orchestrator's wording of them."""
+    return {"class": type(error).__name__, "message": str(error), "exit_code": error.exit_code}
+
+
+def from_wire(value: object) -> PipelineError | None:
+    """The error `to_wire` left, to raise in the waiting command; None for anything else."""
+    if not isinstance(value, dict) or not isinstance(value.get("message"), str):
+        return None
+    error = PipelineError(value["message"])
+    error.exit_code = int(value.get("exit_code", 1))
+    return error

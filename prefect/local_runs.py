@@ -1,8 +1,8 @@
-"""What every local Prefect run needs around its flow, for the events flows (flow.py) and any
-declared pipeline's (adapter.py) alike: Prefect's temporary API server tied to this process,
-a killed run's flow run closed as Crashed by the next run (parity.liveness), and the pointer
-to the full log when a run fails. Imported after prefect_env, which sets Prefect's settings;
-light to import (a deployed worker's flow-run process loads it too), the server only when started.
+"""What every local Prefect run of a declared pipeline (adapter.py) needs around its flow:
+Prefect's temporary API server tied to this process, a killed run's flow run closed as
+Crashed by the next run (parity.liveness), and the pointer to the full log when a run fails.
+Imported after prefect_env, which sets Prefect's settings; light to import (a deployed
+worker's flow-run process loads it too), the server only when started.
 """
 
 import fcntl

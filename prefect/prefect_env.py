@@ -3,12 +3,12 @@
 Prefect reads its settings when it is imported: every module of prefect/ that imports Prefect
 imports this first. Which table applies is the command's:
 
-- run_deployed.py and run_pipeline_deployed.py are clients of the deployed stack's `prefect
-  server`: its address and the auth string made at `make up`, the client's state in the
-  stack's folder. Always set: the stack decides them.
-- Everything else (flow.py, adapter.py, and flow.py in a deployed worker's flow-run process)
-  keeps Prefect's state and logs in the project, no telemetry, loopback only; each only where
-  the caller has not set it.
+- run_pipeline_deployed.py is a client of the deployed stack's `prefect server`: its address
+  and the auth string made at `make up`, the client's state in the stack's folder. Always
+  set: the stack decides them.
+- Everything else (adapter.py, and deployed_pipelines.py in a deployed worker's flow-run
+  process or in `prefect deploy` at `make up`) keeps Prefect's state and logs in the project,
+  no telemetry, loopback only; each only where the caller has not set it.
 """
 
 import os
@@ -53,8 +53,8 @@ def stack_client(stack: dict[str, str]) -> dict[str, str]:
     }
 
 
-STACK: dict[str, str] = {}  # the running stack's settings, in run_deployed.py only
-if bootstrap.command(HERE) in ("run_deployed.py", "run_pipeline_deployed.py"):
+STACK: dict[str, str] = {}  # the running stack's settings, in run_pipeline_deployed.py only
+if bootstrap.command(HERE) == "run_pipeline_deployed.py":
     STACK = running_stack()
     bootstrap.apply(forced=stack_client(STACK))
 else:

@@ -1,16 +1,19 @@
-"""A declared pipeline (PIPELINE=p) run on the deployed stack's Prefect (MODE=deployed).
+"""A declared pipeline run on the deployed stack's Prefect (MODE=deployed).
 
     python prefect/run_pipeline_deployed.py run PIPELINE [--params JSON] [--date D] --output-dir DIR
     python prefect/run_pipeline_deployed.py backfill PIPELINE [--params JSON] --start D1 --end D2 \
         --output-dir DIR
+    python prefect/run_pipeline_deployed.py --input-path IN --output-path OUT [--date D]
+    python prefect/run_pipeline_deployed.py --input-path IN --start D1 --end D2 --output-dir DIR
 
-The flags, outputs and exit statuses of prefect/adapter.py, but nothing runs here: the
-pipeline is registered with the stack (stack/pipelines.py), its two flows are deployed to the
-stack's work pool `events` as `<name>/deployed` and `<name>-backfill/deployed` (entrypoint
-prefect/deployed_pipelines.py, the checkout as working directory), and a run of one of them
-with the bound parameters is submitted and followed as prefect/run_deployed.py does for the
-events flows (its code). A backfill is the adapter's backfill flow: one flow run, the dates
-mapped in it. PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS travel with the run.
+The last two are the events pipeline's own flags (parity/cli.py). The flags, outputs and exit
+statuses of prefect/adapter.py, but nothing runs here: the pipeline is registered with the
+stack (stack/pipelines.py), its two flows are (re)deployed to the stack's work pool `events`
+as `<name>/deployed` and `<name>-backfill/deployed` (entrypoint prefect/deployed_pipelines.py,
+the checkout as working directory; `make up` deploys the events pipeline's the same way, from
+prefect/prefect.yaml), and a run of one of them with the bound parameters is submitted and
+followed (prefect/deployment_runs.py). A backfill is the adapter's backfill flow: one flow
+run, the dates mapped in it. PARITY_FAIL_STEP and PARITY_FAIL_ATTEMPTS travel with the run.
 """
 
 import contextlib
@@ -21,10 +24,10 @@ from datetime import date
 from pathlib import Path
 
 # The stack's server, with its auth string (prefect_env.py), before Prefect is imported.
-from prefect_env import PROJECT  # isort: split
+from prefect_env import PROJECT, STACK  # isort: split
 
 from deployed_pipelines import entrypoint
-from run_deployed import _submit_and_follow
+from deployment_runs import submit_and_follow
 
 from parity.binding import to_json
 from parity.cli import run_command
@@ -50,7 +53,8 @@ def deploy(pipeline: Pipeline, kind: str) -> str:
 
 def run_one(pipeline: Pipeline, values: Mapping, output_dir: str) -> None:
     deployment = deploy(pipeline, "run")
-    _submit_and_follow(deployment, {**to_json(values), "output_dir": output_dir}, PASSED)
+    parameters = {**to_json(values), "output_dir": output_dir}
+    submit_and_follow(deployment, parameters, PASSED, STACK["PREFECT_PORT"])
 
 
 def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
@@ -59,7 +63,7 @@ def run_backfill(pipeline: Pipeline, values: Mapping, dates: Sequence[date],
     undated = {n: v for n, v in to_json(values).items() if n != pipeline.partition}
     parameters = {**undated, "start": dates[0].isoformat(), "end": dates[-1].isoformat(),
                   "output_dir": output_dir}  # fmt: skip
-    _submit_and_follow(deployment, parameters, PASSED)
+    submit_and_follow(deployment, parameters, PASSED, STACK["PREFECT_PORT"])
 
 
 if __name__ == "__main__":

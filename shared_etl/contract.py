@@ -70,7 +70,7 @@ REJECTS_SCHEMA = pa.schema(
     ]
 )
 
-# What `prepare` hands to `aggregate`: kept records, normalised, in file order.
+# What step `validated` hands to `metrics`: kept records, normalised, in file order.
 STAGED_SCHEMA = pa.schema(
     [
         pa.field("event_date", pa.date32(), nullable=False),
@@ -83,12 +83,3 @@ STAGED_SCHEMA = pa.schema(
     ]
 )
 
-
-def rejects_path(metrics_path: str) -> str:
-    """contract §6: `P` with `.parquet` replaced by `.rejects.parquet`."""
-    return metrics_path[: -len(".parquet")] + ".rejects.parquet"
-
-
-def manifest_path(metrics_path: str) -> str:
-    """contract §6: `P` with `.parquet` replaced by `.manifest.json`."""
-    return metrics_path[: -len(".parquet")] + ".manifest.json"

@@ -8,7 +8,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
-from stack import layout, locks, orchestrators, postgres, processes, redis, settings, supervisor
+from stack import (
+    layout,
+    locks,
+    orchestrators,
+    pipelines,
+    postgres,
+    processes,
+    redis,
+    settings,
+    supervisor,
+)
 from stack.errors import StackError
 
 SUPERVISORD_TIMEOUT = 30.0
@@ -66,6 +76,7 @@ def _bring_up(binaries: layout.Binaries, values: dict[str, str]) -> None:
         lambda: supervisor.state_of("redis") in ("STARTING", "RUNNING"), SERVICE_TIMEOUT,
     )  # fmt: skip
     postgres.ensure_databases(binaries, values)
+    pipelines.register_default()  # before any server loads the registered pipelines
     environment = settings.program_environment(values)
     found = orchestrators.discover()
     with ThreadPoolExecutor(max_workers=max(1, len(found))) as pool:

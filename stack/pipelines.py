@@ -22,6 +22,7 @@ outlives the stack's processes); a later run registers its pipeline again anyway
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from pathlib import Path
 from parity.declaration import Pipeline
 from parity.errors import PipelineError, UsageError
 from parity.loader import load, reference_of
+from parity.registry import DEFAULT_PIPELINE
 
 FOLDER = Path(__file__).resolve().parent.parent / ".state" / "stack" / "pipelines"
 MUTEX = ".registry.lock"  # held only while an entry is checked and written
@@ -125,3 +127,21 @@ def _mutex(folder: Path) -> Iterator[None]:
     with open(folder / MUTEX, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def register_default() -> None:
+    """Register the default pipeline (the events pipeline) as `make up` starts the servers, so
+    each UI shows it from the start, as a user opening one after `make up` expects. Its code
+    needs the runtime's libraries, which the stack's own environment lacks: the reference
+    environment loads and registers it (`python -m stack.pipelines`)."""
+    project = FOLDER.parents[2]
+    python = project / ".venvs" / "reference" / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "stack.pipelines", DEFAULT_PIPELINE],
+                          cwd=project, capture_output=True, text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PipelineError(f"stack pipelines: {DEFAULT_PIPELINE} not registered: {last}")
+
+
+if __name__ == "__main__":
+    register(load(sys.argv[1])[0])

@@ -74,9 +74,10 @@ def write(values: dict[str, str]) -> None:
 
 
 def running() -> dict[str, str]:
-    """The settings of the stack a deployed-mode command talks to (the wrappers' run_deployed.py
-    import this module from the checkout: it needs nothing beyond the standard library). With
-    no stack up, the command ends with one line saying so and what to run."""
+    """The settings of the stack a deployed-mode command talks to (each orchestrator's
+    run_pipeline_deployed.py imports this module from the checkout: it needs nothing beyond
+    the standard library). With no stack up, the command ends with one line saying so and
+    what to run."""
     values = read()
     if not values:
         sys.exit(f"error: the deployed stack is not running ({layout.ENV_FILE} missing): make up")

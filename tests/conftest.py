@@ -96,7 +96,7 @@ def carries_session_mark(proc: Path) -> bool:
 def run_reference(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The reference runner in its own process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "shared_etl", *args],
+        [sys.executable, "-m", "parity", *args],
         capture_output=True,
         text=True,
         cwd=PROJECT,

@@ -205,6 +205,7 @@ def test_a_bad_byte_inside_a_malformed_record_deep_in_the_file_gives_one_line(tm
     result = run_reference("--input-path", str(path), "--output-path", str(output))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {path}: not UTF-8: invalid byte 0xe9 at byte offset {len(head)} (line 100002)"
+        f"error: step 'validated': {path}: not UTF-8: invalid byte 0xe9 at byte offset "
+        f"{len(head)} (line 100002)"
     ]
     assert not output.exists()

@@ -1,21 +1,22 @@
 """The events pipeline declared with the runtime's API (shared_etl/pipeline.py) gives the events
 wrappers' very bytes: under every generic adapter on the sample (against compare/golden.json,
 the hashes the events wrappers have always been held to), and under the reference runner on
-messy data no golden file was made from (against shared_etl's own command on the same file)."""
+messy data no golden file was made from (against the bench's Polars and DuckDB jobs, the
+contract written again independently)."""
 
+import datetime as dt
 import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from parity import reference
-from parity.binding import bind
 from parity.registry import WRAPPERS
-from parity.staging import staging_area
 from shared_etl.pipeline import pipeline
 from tests.conftest import PROJECT, make, run_reference
 
@@ -63,27 +64,45 @@ def messy(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("date", [None, "2024-01-03"])
-def test_on_messy_data_it_gives_the_files_of_shared_etls_own_command(messy, tmp_path, date):
+@pytest.fixture(scope="module")
+def peers(messy, tmp_path_factory) -> dict[str, tuple[pa.Table, pa.Table]]:
+    """The metrics and the quarantine of the bench's Polars and DuckDB jobs on the messy file:
+    the contract written again, by other hands with other tools (bench/), as the oracle."""
+    folder = tmp_path_factory.mktemp("peers")
+    found = {}
+    for peer in ("polars", "duckdb"):
+        metrics, rejects = folder / f"{peer}.parquet", folder / f"{peer}.rejects.parquet"
+        subprocess.run([sys.executable, "-m", f"bench.{peer}_job", str(messy), str(metrics),
+                        str(rejects)], cwd=PROJECT, check=True, capture_output=True)  # fmt: skip
+        found[peer] = (pq.read_table(metrics), pq.read_table(rejects))
+    return found
+
+
+@pytest.mark.parametrize("date", [None, "2024-03-04"])  # bench.messy: March 2024
+def test_on_messy_data_it_computes_what_the_independent_peers_compute(messy, peers, tmp_path,
+                                                                      date):  # fmt: skip
     """In the file layout (parity.layout), the declared pipeline writes contract §6's three
-    files at the events command's names: the same Parquet bytes, and a manifest whose counts
-    (its own manifest function's) are the events command's and reconcile with the generator's."""
-    legacy = tmp_path / "legacy" / "out.parquet"
-    args = ["--input-path", str(messy), "--output-path", str(legacy)]
-    done = run_reference(*args, *(["--date", date] if date else []))
+    files at the events command's names; its metrics are the Polars and DuckDB jobs' cell for
+    cell (a DATE's, their rows of that date), its quarantine theirs row for row, and its
+    manifest's counts reconcile with the generator's."""
+    output = tmp_path / "out.parquet"
+    done = run_reference("--input-path", str(messy), "--output-path", str(output),
+                         *(["--date", date] if date else []))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    values = bind(pipeline, {"input_path": str(messy), "date": date})
-    declared = tmp_path / "declared" / "out.parquet"
-    with staging_area("test-events-declared"):
-        reference.run(pipeline, values, str(declared))
     names = ["out.manifest.json", "out.parquet", "out.rejects.parquet"]
-    assert sorted(path.name for path in declared.parent.iterdir()) == names
-    for name in names[1:]:
-        assert sha256(declared.with_name(name)) == sha256(legacy.with_name(name)), name
-    counts = json.loads(declared.with_name(names[0]).read_text())["counts"]
-    assert counts == json.loads(legacy.with_name(names[0]).read_text())["counts"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == names
+    metrics, rejects = pq.read_table(output), pq.read_table(tmp_path / names[2])
+    for peer, (their_metrics, their_rejects) in peers.items():
+        if date:
+            day = pa.scalar(dt.date.fromisoformat(date), pa.date32())
+            their_metrics = their_metrics.filter(pc.equal(their_metrics["event_date"], day))
+        assert their_metrics.cast(metrics.schema).equals(metrics), peer
+        assert their_rejects.cast(rejects.schema).equals(rejects), peer
+    assert metrics.num_rows > 0
+    counts = json.loads((tmp_path / names[0]).read_text())["counts"]
     assert counts["records_read"] == MESSY_RECORDS  # as many as bench.messy was asked for
-    assert counts["metric_rows"] == pq.read_metadata(declared).num_rows
+    assert counts["rejected"] == rejects.num_rows
+    assert counts["metric_rows"] == metrics.num_rows
     assert counts["kept"] == counts["records_read"] - counts["rejected"] - counts["duplicates"]
 
 

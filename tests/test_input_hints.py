@@ -43,7 +43,7 @@ def test_a_compressed_or_binary_input_is_named_in_its_one_line(tmp_path, kind):
     result = run_reference("--input-path", str(path), "--output-path", str(tmp_path / "o.parquet"))
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"error: {path}: not UTF-8: invalid byte ")
+    assert line.startswith(f"error: step 'validated': {path}: not UTF-8: invalid byte ")
     assert line.endswith(f" ({hint})")
 
 
@@ -54,8 +54,9 @@ def test_a_header_of_one_field_holding_another_delimiter_says_so(tmp_path, delim
     result = run_reference("--input-path", str(path), "--output-path", str(tmp_path / "o.parquet"))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {path}: required column(s) missing from the header: event_id, event_ts, "
-        f"user_id, session_id, event_type, amount, currency, country (the header is one field "
+        f"error: step 'validated': {path}: required column(s) missing from the header: "
+        f"event_id, event_ts, user_id, session_id, event_type, amount, currency, country "
+        f"(the header is one field "
         f"holding {delimiter!r}: the file looks {name}-delimited; the input must be "
         "comma-separated)"
     ]
@@ -66,6 +67,6 @@ def test_a_header_merely_missing_a_column_gets_no_guess(tmp_path):
     path.write_text("event_id,event_ts\ne1,2024-01-01T00:00:00Z\n")
     result = run_reference("--input-path", str(path), "--output-path", str(tmp_path / "o.parquet"))
     assert result.stderr.splitlines() == [
-        f"error: {path}: required column(s) missing from the header: user_id, session_id, "
-        "event_type, amount, currency, country"
+        f"error: step 'validated': {path}: required column(s) missing from the header: "
+        "user_id, session_id, event_type, amount, currency, country"
     ]

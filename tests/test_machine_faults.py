@@ -75,7 +75,7 @@ def test_permission_denied_is_named(tmp_path):
     folder.mkdir(mode=0o555)
     try:
         result = subprocess.run(
-            [*prefix, sys.executable, "-m", "shared_etl", "--input-path", str(SAMPLE),
+            [*prefix, sys.executable, "-m", "parity", "--input-path", str(SAMPLE),
              "--output-path", str(folder / "x.parquet")],
             capture_output=True, text=True, cwd=PROJECT, check=False,
             env={**os.environ, "ETL_STAGING_ROOT": str(base / "staging")},
@@ -87,9 +87,13 @@ def test_permission_denied_is_named(tmp_path):
     _one_line_error(result, folder, "Permission denied")
 
 
-@pytest.mark.parametrize("output", ["out/.parquet", "out/x.csv"])
-def test_an_output_name_that_is_no_parquet_file_is_a_usage_error(tmp_path, output):
+@pytest.mark.parametrize(
+    ("output", "cause"),
+    [("out/.parquet", "a name starting with '.' is hidden"),
+     ("out/x.csv", "must end with .parquet and name a file")],
+)  # fmt: skip
+def test_an_output_name_that_is_no_parquet_file_is_a_usage_error(tmp_path, output, cause):
     result = run_reference("--input-path", str(SAMPLE), "--output-path", str(tmp_path / output))
     assert result.returncode == 2
-    assert "must end with .parquet and name a file" in result.stderr
+    assert cause in result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

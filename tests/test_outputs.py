@@ -162,12 +162,12 @@ def test_the_manifest_reconciles_the_counts_and_records_the_run(tmp_path):
     assert counts["rejected"] == read_table(tmp_path / "run.rejects.parquet").num_rows
     assert counts["kept"] == sum(read_table(output).column("events").to_pylist())
     assert manifest["reconciliation"]["holds"] is True
-    assert manifest["input"]["size_bytes"] == SAMPLE.stat().st_size
+    assert manifest["inputs"]["input_path"]["size_bytes"] == SAMPLE.stat().st_size
     assert manifest["outputs"]["metrics"]["sha256"] == _sha256(output)
     assert manifest["outputs"]["rejects"]["sha256"] == _sha256(tmp_path / "run.rejects.parquet")
     assert manifest["versions"]["pyarrow"] == pa.__version__
-    assert manifest["attempts"] == {"prepare": 1, "aggregate": 1}
-    assert manifest["orchestrator"]["name"] == "reference"
+    assert manifest["attempts"] == {"validated": 1, "metrics": 1, "rejects": 1}
+    assert manifest["wrapper"]["name"] == "reference"
 
 
 def _sha256(path: Path) -> str:
@@ -237,7 +237,7 @@ def test_injected_transient_failure_fails_the_plain_runner_cleanly(tmp_path):
     result = run_reference("--input-path", str(SAMPLE), "--output-path", str(output),
                            env={"ETL_FAIL_ATTEMPTS": "1"})  # fmt: skip
     assert result.returncode == 1
-    assert "aggregate: injected transient failure on attempt 1" in result.stderr
+    assert "metrics: injected transient failure on attempt 1" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -254,7 +254,7 @@ def write_then_die(table, where, **options):
         handle.truncate(os.path.getsize(where) // 2)
     os.kill(os.getpid(), signal.SIGKILL)
 pq.write_table = write_then_die
-from shared_etl.__main__ import main
+from parity.__main__ import main
 sys.exit(main(["--input-path", {str(SAMPLE)!r}, "--output-path", {str(output)!r}]))
 """
     result = subprocess.run(
@@ -285,8 +285,8 @@ def test_a_second_run_replaces_the_files_with_the_same_bytes(tmp_path):
     ("args", "message"),
     [
         (["--output-path", "out.csv"], "must end with .parquet"),
-        (["--output-path", "x.parquet", "--date", "2024-1-1"], "not of the form YYYY-MM-DD"),
-        (["--output-path", "x.parquet", "--date", "2024-02-30"], "not a calendar date"),
+        (["--output-path", "x.parquet", "--date", "2024-1-1"], "DATE=2024-1-1: not a date"),
+        (["--output-path", "x.parquet", "--date", "2024-02-30"], "DATE=2024-02-30: not a date"),
         (["--start", "2024-01-02", "--end", "2024-01-01", "--output-dir", "d"], "before its start"),
     ],
 )

@@ -1,7 +1,9 @@
-"""What only the Prefect wrapper can get wrong (contract §9): Prefect's temporary API server is a
-child of the flow's process and must not outlive it; each run starts one, and two starting at
-once must not collide in the database; a run killed with SIGKILL must not stay Running in
-Prefect's database."""
+"""What only the Prefect wrapper can get wrong (contract §9), for the events pipeline's flows as
+prefect/adapter.py builds them from the declaration (shared_etl/pipeline.py): one task per
+step and `publish`, the declared retries, the pipeline's parameters as the flows' own;
+Prefect's temporary API server is a child of the flow's process and must not outlive it;
+each run starts one, and two starting at once must not collide in the database; a run killed
+with SIGKILL must not stay Running in Prefect's database."""
 
 import json
 import os
@@ -24,6 +26,37 @@ pytestmark = [pytest.mark.orchestrators, pytest.mark.exclusive_state]
 
 PYTHON = PROJECT / ".venvs" / "prefect" / "bin" / "python"
 DEADLINE_SECONDS = 300
+
+# The events pipeline's flows as the adapter builds them: names, and the parameters of each
+# (its JSON schema's properties, and the required ones), as Prefect reads them.
+_FLOWS = """
+import json, sys
+sys.path.insert(0, "prefect")
+import adapter
+from shared_etl.pipeline import pipeline
+flows = dict(zip(("one", "backfill"), adapter.build(pipeline)))
+print(json.dumps({n: [f.name, sorted(f.parameters.properties), sorted(f.parameters.required)]
+                  for n, f in flows.items()}))
+"""
+
+
+def test_the_events_flows_take_the_pipelines_parameters_as_their_own():
+    result = subprocess.run([str(PYTHON), "-c", _FLOWS], cwd=PROJECT, capture_output=True,
+                            text=True, check=False, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "one": ["events_daily_metrics", ["date", "input_path", "output_dir"],
+                ["input_path", "output_dir"]],
+        "backfill": ["events_daily_metrics-backfill", ["end", "input_path", "output_dir", "start"],
+                     ["end", "input_path", "output_dir", "start"]],
+    }  # fmt: skip
+
+
+def _task_runs(database: Path) -> dict[str, dict]:
+    """Each task run's retry policy as Prefect recorded it, by task name, date or output off."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT name, empirical_policy FROM task_run").fetchall()
+    return {name.split(" ")[0]: json.loads(policy) for name, policy in rows}
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -50,7 +83,7 @@ def _alive(pid: int) -> bool:
 
 def test_the_api_server_dies_when_the_flow_process_is_killed_alone(tmp_path):
     flow = subprocess.Popen(
-        [str(PYTHON), "prefect/flow.py", "--input-path", str(SAMPLE),
+        [str(PYTHON), "prefect/adapter.py", "--input-path", str(SAMPLE),
          "--output-path", str(tmp_path / "events.parquet")],
         cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -91,6 +124,14 @@ def test_two_first_runs_at_once_on_a_new_database_both_succeed_without_a_traceba
         assert "Traceback" not in result.stdout + result.stderr, result.stdout
     for output in outputs:
         assert_same_parquet(output, expected)
+    # One task per declared step and `publish`, with the declared retries (two, one second
+    # apart, for the steps that may fail for a passing reason: docs/front-door.md).
+    policies = _task_runs(tmp_path / "prefect-home" / "prefect.db")
+    assert sorted(policies) == ["metrics", "publish", "rejects", "validated"]
+    retries = {name: (policy["retries"], policy["retry_delay"])
+               for name, policy in policies.items()}  # fmt: skip
+    assert retries == {"validated": (2, 1), "metrics": (2, 1), "rejects": (0, 0),
+                       "publish": (1, 0)}, policies  # fmt: skip
 
 
 def test_a_killed_run_is_set_crashed_by_the_next_run(tmp_path):

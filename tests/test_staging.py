@@ -20,9 +20,9 @@ from tests.conftest import PROJECT, SAMPLE, run_reference
 HOLD_AREA = """
 import os, signal, sys
 from parity.staging import staging_area
-from shared_etl.steps import new_staging_dir
+from parity.staging import run_folder
 with staging_area("holder") as area:
-    open(os.path.join(new_staging_dir("run-1"), "events.arrow"), "wb").write(b"x" * 1000)
+    open(os.path.join(run_folder("run-1"), "events.arrow"), "wb").write(b"x" * 1000)
     print(area, flush=True)
     {then}
 """
@@ -92,7 +92,7 @@ def test_the_area_of_a_killed_run_is_cleared_by_the_next_run(tmp_path):
     killed = _holder(HOLD_AREA, DIE, staging)
     area = Path(killed.stdout.readline().strip())
     assert killed.wait() == -signal.SIGKILL
-    assert (area / "run-1" / "events.arrow").exists()
+    assert [path.name for path in area.glob("run-1-*/events.arrow")] == ["events.arrow"]
     _reference_run(staging, tmp_path / "out.parquet")
     assert list(staging.iterdir()) == []
 
@@ -103,7 +103,8 @@ def test_the_area_of_a_live_run_is_left_alone(tmp_path):
     try:
         area = Path(alive.stdout.readline().strip())
         _reference_run(staging, tmp_path / "out.parquet")
-        assert (area / "run-1" / "events.arrow").read_bytes() == b"x" * 1000
+        (staged,) = area.glob("run-1-*/events.arrow")
+        assert staged.read_bytes() == b"x" * 1000
     finally:
         alive.communicate("")
     assert alive.returncode == 0

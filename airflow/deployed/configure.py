@@ -14,8 +14,9 @@ What it sets, and why:
     (`STACK_AIRFLOW_PASSWORD`, made at `make up`) is in a 0600 passwords file here: not "all
     admins", so the UI asks for a login and POST /auth/token gives a token only for the
     password (loopback is not private: every user of the machine can reach the port);
-  - logs, state and the DAG folders in the project (a second DAG bundle for the pipelines
-    registered with the stack, stack/pipelines.py), examples off.
+  - logs and state in the project, examples off, and one DAG bundle, `pipelines`: the DAGs of
+    the pipelines registered with the stack (stack/pipelines.py; `make up` registers the
+    events pipeline, so its DAG `events_daily_metrics` is there from the start).
 """
 
 import configparser
@@ -29,11 +30,10 @@ PROJECT = Path(__file__).resolve().parent.parent.parent
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 PIPELINES_BUNDLE = "pipelines"  # airflow/run_pipeline_deployed.py has it reserialized
+PIPELINE_DAGS = PROJECT / "airflow" / "deployed" / "pipeline_dags"
 BUNDLES = json.dumps([
-    {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
     {"name": PIPELINES_BUNDLE, "classpath": LOCAL_BUNDLE,
-     "kwargs": {"path": str(PROJECT / "airflow" / "deployed" / "pipeline_dags"),
-                "refresh_interval": 0}},
+     "kwargs": {"path": str(PIPELINE_DAGS), "refresh_interval": 0}},
 ])  # fmt: skip
 
 
@@ -52,7 +52,7 @@ def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
     database = f"{user}:{password}@127.0.0.1:{environment['STACK_PG_PORT']}/airflow"
     return {
         "core": {
-            "dags_folder": str(PROJECT / "airflow" / "dags"),
+            "dags_folder": str(PIPELINE_DAGS),
             "executor": "CeleryExecutor",
             "load_examples": "False",
             "parallelism": "8",
@@ -76,8 +76,8 @@ def settings(environment: dict[str, str]) -> dict[str, dict[str, str]]:
         "api": {"host": "127.0.0.1", "port": port, "workers": "1"},
         "api_auth": {"jwt_secret": secrets.token_hex(32)},
         "scheduler": {"use_job_schedule": "False", "scheduler_heartbeat_sec": "1"},
-        # Two DAG bundles: the events DAG's folder, and the registered pipelines' DAGs
-        # (airflow/deployed/pipeline_dags/, read from the stack's registry).
+        # One DAG bundle: the registered pipelines' DAGs (airflow/deployed/pipeline_dags/,
+        # read from the stack's registry).
         "dag_processor": {"refresh_interval": "30", "dag_bundle_config_list": BUNDLES},
         "logging": {
             "base_log_folder": str(Path(home) / "logs"),

@@ -59,17 +59,17 @@ def retry_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(r"\bretry\b", line, re.IGNORECASE)]
 
 
-def assert_local_modes_retry_lines(output: str, step: str, limit: str = "") -> None:
-    """ETL_FAIL_ATTEMPTS=2 under the events retry policy (two retries, one second apart:
-    docs/front-door.md): two lines, each the one local mode prints (parity.console), giving
-    the step, the attempt (`limit`: " of 3" where the orchestrator says), the reason and the
-    delay."""
+def assert_local_modes_retry_lines(output: str, limit: str = "") -> None:
+    """ETL_FAIL_ATTEMPTS=2 (faults in step `metrics`) under the events retry policy (two
+    retries, one second apart: docs/front-door.md): two lines, each the one local mode prints
+    (parity.console), giving the step, the attempt (`limit`: " of 3" where the orchestrator
+    says), the reason and the delay."""
     retries = retry_lines(output)
     assert len(retries) == 2, output
     for attempt, line in enumerate(retries, start=1):
         assert (
-            f"retry: step '{step}' attempt {attempt}{limit} failed: TransientStepError: "
-            f"aggregate: injected transient failure on attempt {attempt} "
+            f"retry: step 'metrics' attempt {attempt}{limit} failed: TransientStepError: "
+            f"metrics: injected transient failure on attempt {attempt} "
         ) in line, line
         assert line.endswith("; next attempt in 1 s"), line
 
@@ -186,8 +186,3 @@ def deployed(*variables: str, env: dict | None = None) -> subprocess.CompletedPr
     """A make target in deployed mode, as a user runs it."""
     return make(*variables, "MODE=deployed", env=env)
 
-
-def orchestrator_record(output: Path) -> dict:
-    """What the run's manifest says of the orchestrator that ran it (its run ids)."""
-    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
-    return json.loads(manifest.read_text())["orchestrator"]

@@ -1,9 +1,9 @@
-"""Airflow in deployed mode: DAG runs triggered with conf and Airflow backfills, scheduled by
-the stack's scheduler on PostgreSQL and executed by its two Celery workers through Redis,
+"""Airflow in deployed mode: the events pipeline's DAG (`events_daily_metrics`, registered with
+the stack at `make up`), its runs triggered with conf, a backfill one run per date, scheduled
+by the stack's scheduler on PostgreSQL and executed by its two Celery workers through Redis,
 write the reference runner's bytes. Attempts and which worker ran what are read from
 Airflow's own PostgreSQL database and REST API, never from our code."""
 
-import fcntl
 import json
 import os
 import shutil
@@ -22,7 +22,6 @@ from tests.deployed.conftest import (
     airflow_token,
     assert_local_modes_retry_lines,
     deployed,
-    orchestrator_record,
     settings,
     up,
 )
@@ -30,6 +29,7 @@ from tests.deployed.conftest import (
 pytestmark = pytest.mark.deployed
 
 PYTHON = PROJECT / ".venvs" / "airflow" / "bin" / "python"
+SUBMIT = "airflow/run_pipeline_deployed.py"  # what `make airflow MODE=deployed` runs
 PSQL_QUERY = """
 import json, sys
 import psycopg2
@@ -69,7 +69,9 @@ def stack() -> None:
 
 
 def run_id_of(output: Path) -> str:
-    return orchestrator_record(output)["run_id"]
+    """The DAG run that wrote `output`, as its manifest records it (the adapter's `wrapper`)."""
+    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
+    return json.loads(manifest.read_text())["wrapper"]["run_id"]
 
 
 def test_a_deployed_run_writes_the_reference_bytes_through_a_triggered_dag_run(
@@ -83,7 +85,7 @@ def test_a_deployed_run_writes_the_reference_bytes_through_a_triggered_dag_run(
         "SELECT run_type, state, conf::text FROM dag_run WHERE run_id = %s", run_id_of(output)
     )
     assert (run_type, state) == ("manual", "success")
-    assert json.loads(conf)["output_path"] == str(output)
+    assert json.loads(conf)["output_dir"] == str(output)
 
 
 def test_a_date_parameter_reaches_the_workers(stack, truth, tmp_path):
@@ -108,10 +110,10 @@ def test_retries_happen_in_the_workers_and_airflow_records_three_tries(stack, tr
     output = tmp_path / "retried.parquet"
     result = deployed("airflow", f"OUTPUT={output}", env={"ETL_FAIL_ATTEMPTS": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert_local_modes_retry_lines(result.stdout, "aggregate", " of 3")
+    assert_local_modes_retry_lines(result.stdout, limit=" of 3")
     assert_same_parquet(output, truth / "sample.parquet")
     [[tries]] = query(
-        "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'aggregate'",
+        "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'metrics'",
         run_id_of(output),
     )
     assert tries == 3
@@ -120,7 +122,7 @@ def test_retries_happen_in_the_workers_and_airflow_records_three_tries(stack, tr
 def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(stack, tmp_path):
     output = tmp_path / "out" / "airflow_output.parquet"
     result = subprocess.run(
-        [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(tmp_path / "missing.csv"),
+        [str(PYTHON), SUBMIT, "--input-path", str(tmp_path / "missing.csv"),
          "--output-path", str(output)],
         capture_output=True, text=True, cwd=PROJECT, check=False,
     )  # fmt: skip
@@ -137,13 +139,16 @@ def test_a_backfill_writes_each_date_and_both_celery_workers_ran_its_tasks(stack
     assert result.returncode == 0, result.stdout + result.stderr
     for day in DATES:
         assert_same_parquet(tmp_path / "airflow" / f"{day}.parquet", truth / f"{day}.parquet")
-    run_ids = [f"backfill__{day}T00:00:00+00:00" for day in DATES]
+    run_ids = [run_id_of(tmp_path / "airflow" / f"{day}.parquet") for day in DATES]
+    assert len(set(run_ids)) == len(DATES)  # one DAG run per date
     rows = query(
         "SELECT run_id, task_id, state, hostname, pid, queued_by_job_id FROM task_instance"
         " WHERE dag_id = 'events_daily_metrics' AND run_id = ANY(%s)",
         run_ids,
     )
-    assert len(rows) == 2 * len(DATES) and {row[2] for row in rows} == {"success"}
+    tasks = ("validated", "metrics", "rejects", "publish")
+    assert sorted(row[1] for row in rows) == sorted(tasks * len(DATES)), rows
+    assert {row[2] for row in rows} == {"success"}
     # The Celery hostname (-H worker-N@host) is what Airflow records as the task's hostname.
     workers = {row[3].split("@")[0] for row in rows}
     assert workers == {"worker-1", "worker-2"}, rows
@@ -167,10 +172,14 @@ def test_the_api_server_answers_and_lists_the_runs(stack, tmp_path):
         assert page.status == 200 and b"<html" in page.read().lower()
 
 
-def test_two_backfills_at_once_both_end_the_second_waits_for_the_first(stack, truth, tmp_path):
+def test_two_backfills_of_the_same_dates_at_once_both_write_the_reference_bytes(
+    stack, truth, tmp_path
+):
+    """A backfill is one DAG run per date with no logical date: two of the same dates at once
+    are four runs side by side, none waiting for or replacing another."""
     backfills = [
         subprocess.Popen(
-            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+            [str(PYTHON), SUBMIT, "--input-path", str(SAMPLE),
              "--start", DATES[0], "--end", DATES[1], "--output-dir", str(tmp_path / name)],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -178,49 +187,29 @@ def test_two_backfills_at_once_both_end_the_second_waits_for_the_first(stack, tr
     ]  # fmt: skip
     results = [process.communicate(timeout=900) for process in backfills]
     assert [process.returncode for process in backfills] == [0, 0], results
-    assert "waiting for the open backfill" in "".join(err for _, err in results)
+    run_ids = set()
     for name in ("first", "second"):
         for day in DATES[:2]:
             assert_same_parquet(tmp_path / name / f"{day}.parquet", truth / f"{day}.parquet")
-
-
-def test_a_backfill_creates_nothing_in_airflow_while_another_holds_the_turn(
-    stack, truth, tmp_path
-):
-    """The interleaving that once failed, forced: another backfill of the DAG is between
-    Airflow's check for an open backfill and its creation. This one waits its turn and makes
-    no backfill in Airflow until then, so the two can never collide in Airflow's database."""
-    listing = "/api/v2/backfills?dag_id=events_daily_metrics"
-    before = {backfill["id"] for backfill in api(listing)["backfills"]}
-    lock_file = PROJECT / ".state" / "stack" / "events_daily_metrics.backfill.lock"
-    with open(lock_file, "a") as turn:
-        fcntl.flock(turn, fcntl.LOCK_EX)
-        command = subprocess.Popen(
-            [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
-             "--start", DATES[0], "--end", DATES[0], "--output-dir", str(tmp_path)],
-            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        waiting = command.stderr.readline()  # today's code POSTs without a word, then ends
-        created = {backfill["id"] for backfill in api(listing)["backfills"]} - before
-    out, err = command.communicate(timeout=900)
-    assert waiting.startswith("airflow backfill: waiting for the open backfill"), waiting + err
-    assert created == set()
-    assert command.returncode == 0, out + err
-    assert_same_parquet(tmp_path / f"{DATES[0]}.parquet", truth / f"{DATES[0]}.parquet")
+            run_ids.add(run_id_of(tmp_path / name / f"{day}.parquet"))
+    assert len(run_ids) == 4
+    states = query("SELECT state FROM dag_run WHERE dag_id = 'events_daily_metrics'"
+                   " AND run_id = ANY(%s)", sorted(run_ids))  # fmt: skip
+    assert states == [["success"]] * 4
 
 
 def test_a_full_disk_fails_a_backfill_with_the_tasks_own_line_and_no_retry(stack, mount):
     full = mount("12k")
     result = subprocess.run(
-        [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(SAMPLE),
+        [str(PYTHON), SUBMIT, "--input-path", str(SAMPLE),
          "--start", DATES[3], "--end", DATES[3], "--output-dir", str(full)],
         capture_output=True, text=True, cwd=PROJECT, check=False,
     )  # fmt: skip
     assert list(full.iterdir()) == []
     assert result.returncode == 1, result.stdout + result.stderr
+    # The failed task's own line, as local mode ends with it (tests/test_airflow_hardening.py).
     assert result.stderr.splitlines() == [
-        f"error: airflow backfill {DATES[3]}..{DATES[3]}: 1 of 1 dates failed ({DATES[3]}); "
-        f"first error: {full}: cannot write: No space left on device"
+        f"error: {full}: cannot write: No space left on device"
     ]
     assert "up_for_retry" not in result.stdout
 
@@ -238,15 +227,14 @@ def test_the_run_of_a_killed_command_stops_at_its_next_task_and_writes_nothing(
     assert generated.returncode == 0, generated.stderr
     output = tmp_path / "killed.parquet"
     command = subprocess.Popen(
-        [str(PYTHON), "airflow/run_deployed.py", "--input-path", str(source),
-         "--output-path", str(output)],
+        [str(PYTHON), SUBMIT, "--input-path", str(source), "--output-path", str(output)],
         cwd=PROJECT, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     run_id = None
     for line in command.stdout:
         if "triggered dag run" in line:
             run_id = line.split("triggered dag run ")[1].split()[0]
-        if run_id and "prepare: running" in line:
+        if run_id and "validated: running" in line:  # the first step's task at work
             break
     os.killpg(command.pid, signal.SIGKILL)
     command.communicate()
@@ -257,8 +245,8 @@ def test_the_run_of_a_killed_command_stops_at_its_next_task_and_writes_nothing(
         assert time.monotonic() < deadline, f"run {run_id} still {state}"
         time.sleep(1)
     assert state == "failed"
-    [[aggregate]] = query(
-        "SELECT state FROM task_instance WHERE run_id = %s AND task_id = 'aggregate'", run_id
+    [[metrics]] = query(
+        "SELECT state FROM task_instance WHERE run_id = %s AND task_id = 'metrics'", run_id
     )
-    assert aggregate in ("failed", "upstream_failed")  # whichever task came next refused
+    assert metrics in ("failed", "upstream_failed")  # whichever task came next refused
     assert not output.exists()

@@ -1,7 +1,9 @@
-"""Dagster in deployed mode: launched runs and the daemon's partition backfill on the stack's
+"""Dagster in deployed mode: the events pipeline's job in the stack's code location `pipelines`
+(registered at `make up`), launched by dagster/run_pipeline_deployed.py on the stack's
 webserver, daemon and code server (PostgreSQL storage, queued run coordinator, one process
-per run) write the reference runner's bytes. What ran, and how often, is read from Dagster's
-own API and its event log in PostgreSQL, never from our code."""
+per run), a backfill one launched run per date, writes the reference runner's bytes. What
+ran, and how often, is read from Dagster's own API and its event log in PostgreSQL, never
+from our code."""
 
 import json
 import os
@@ -22,7 +24,6 @@ from tests.deployed.conftest import (
     dagster_headers,
     deployed,
     http_status,
-    orchestrator_record,
     settings,
     up,
 )
@@ -30,6 +31,8 @@ from tests.deployed.conftest import (
 pytestmark = pytest.mark.deployed
 
 PYTHON = PROJECT / ".venvs" / "dagster" / "bin" / "python"
+SUBMITTER = "dagster/run_pipeline_deployed.py"
+JOB, LOCATION = "events_daily_metrics_job", "pipelines"  # the events pipeline's, in the stack
 LAUNCHED: list[str] = []  # run ids this module made, for the listing test
 
 
@@ -52,9 +55,15 @@ def graphql():
 
 
 def run_id(output: Path) -> str:
-    found = orchestrator_record(output)["run_id"]
+    """The run that published `output`, as its manifest names it (parity.execution)."""
+    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
+    found = json.loads(manifest.read_text())["wrapper"]["run_id"]
     LAUNCHED.append(found)
     return found
+
+
+def tags_of(run: dict) -> dict[str, str]:
+    return {tag["key"]: tag["value"] for tag in run["tags"]}
 
 
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run {
@@ -71,8 +80,8 @@ def test_a_deployed_run_is_a_launched_run_in_its_own_process_writing_the_referen
     assert result.returncode == 0, result.stdout + result.stderr
     assert_same_parquet(output, truth / "sample.parquet")
     run = graphql(RUN, id=run_id(output))["runOrError"]
-    assert (run["jobName"], run["status"]) == ("events_metrics", "SUCCESS")
-    assert {"key": "dagster/code_location", "value": "events"} in run["tags"]
+    assert (run["jobName"], run["status"]) == (JOB, "SUCCESS")
+    assert tags_of(run)["dagster/code_location"] == LOCATION
     for state in ("QUEUED", "STARTED", "SUCCESS"):  # followed through the queue
         assert f": {state}" in result.stdout, result.stdout
     events = graphql(MESSAGES, id=run_id(output))["logsForRun"]["events"]
@@ -82,34 +91,30 @@ def test_a_deployed_run_is_a_launched_run_in_its_own_process_writing_the_referen
     assert f"Process for run exited (pid: {pid})." in messages
 
 
-def test_a_date_travels_in_the_run_config(graphql, truth, tmp_path):
+def test_a_date_travels_as_the_runs_partition(graphql, truth, tmp_path):
     output = tmp_path / "dated.parquet"
     result = deployed("dagster", f"OUTPUT={output}", "DATE=2024-01-03")
     assert result.returncode == 0, result.stdout + result.stderr
     assert_same_parquet(output, truth / "2024-01-03.parquet")
-    run_id(output)
+    run = graphql(RUN, id=run_id(output))["runOrError"]
+    assert tags_of(run)["dagster/partition"] == "2024-01-03"
 
 
-BACKFILL = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status numPartitions assetSelection { path } runs { runId } } } }"""
-
-
-def test_a_deployed_backfill_is_the_daemons_partition_backfill_one_run_for_the_range(
-    graphql, truth, tmp_path
-):
+def test_a_deployed_backfill_is_one_launched_partition_run_per_date(graphql, truth, tmp_path):
     result = deployed(
         "backfill-dagster", f"START={DATES[0]}", f"END={DATES[-1]}", f"OUTPUT_DIR={tmp_path}"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    runs = {}
     for day in DATES:
-        assert_same_parquet(tmp_path / "dagster" / f"{day}.parquet", truth / f"{day}.parquet")
-    tags = graphql(RUN, id=run_id(tmp_path / "dagster" / f"{DATES[0]}.parquet"))["runOrError"]
-    backfill_id = {tag["key"]: tag["value"] for tag in tags["tags"]}["dagster/backfill"]
-    backfill = graphql(BACKFILL, id=backfill_id)["partitionBackfillOrError"]
-    assert backfill["status"] == "COMPLETED_SUCCESS"
-    assert backfill["numPartitions"] == len(DATES)
-    assert backfill["assetSelection"] == [{"path": ["daily_metrics"]}]
-    assert len(backfill["runs"]) == 1, "the single-run backfill policy made several runs"
+        output = tmp_path / "dagster" / f"{day}.parquet"
+        assert_same_parquet(output, truth / f"{day}.parquet")
+        runs[day] = run_id(output)
+    assert len(set(runs.values())) == len(DATES), "two dates shared a run"
+    for day, run in runs.items():
+        found = graphql(RUN, id=run)["runOrError"]
+        assert (found["jobName"], found["status"]) == (JOB, "SUCCESS")
+        assert tags_of(found)["dagster/partition"] == day
 
 
 def test_relative_paths_mean_the_project_folder_whatever_the_run_workers_folder(graphql, truth):
@@ -144,21 +149,24 @@ def test_retries_happen_in_the_run_worker_and_postgres_records_three_attempts(
     output = tmp_path / "retried.parquet"
     result = deployed("dagster", f"OUTPUT={output}", env={"ETL_FAIL_ATTEMPTS": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "step metrics.aggregate: IN_PROGRESS (attempt 2)" in result.stdout
-    assert_local_modes_retry_lines(result.stdout, "metrics.aggregate")
+    assert "step metrics: IN_PROGRESS (attempt 2)" in result.stdout
+    assert_local_modes_retry_lines(result.stdout)
     assert_same_parquet(output, truth / "sample.parquet")
-    assert attempts_in_postgres(run_id(output), "metrics.aggregate") == 3
+    assert attempts_in_postgres(run_id(output), "metrics") == 3
 
 
 def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(graphql, tmp_path):
     output = tmp_path / "out" / "dagster_output.parquet"
-    result = subprocess.run(
-        [str(PYTHON), "dagster/run_deployed.py", "--input-path", str(tmp_path / "missing.csv"),
-         "--output-path", str(output)],
-        capture_output=True, text=True, cwd=PROJECT, check=False,
-    )  # fmt: skip
+    arguments = ["--input-path", str(tmp_path / "missing.csv"), "--output-path", str(output)]
+    result = subprocess.run([str(PYTHON), SUBMITTER, *arguments],
+                            capture_output=True, text=True, cwd=PROJECT, check=False)  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.splitlines() == [f"error: {tmp_path / 'missing.csv'}: no such file"]
+    # the reference runner's line for the same input
+    expected = run_reference(*arguments[:2], "--output-path", str(tmp_path / "ref" / "x.parquet"))
+    assert expected.returncode == 2
+    assert result.stderr.splitlines() == expected.stderr.splitlines()
+    assert result.stderr.splitlines() == [
+        f"error: step 'validated': {tmp_path / 'missing.csv'}: no such file"]  # fmt: skip
     assert not output.parent.exists() or list(output.parent.iterdir()) == []
 
 
@@ -202,7 +210,7 @@ def test_a_run_worker_killed_mid_run_fails_the_run_in_one_line_and_the_next_run_
         check=True, cwd=PROJECT, capture_output=True,
     )  # fmt: skip
     output = tmp_path / "out" / "large.parquet"
-    command = [str(PYTHON), "dagster/run_deployed.py", "--input-path", str(source),
+    command = [str(PYTHON), SUBMITTER, "--input-path", str(source),
                "--output-path", str(output)]  # fmt: skip
     client = subprocess.Popen(command, cwd=PROJECT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip

@@ -1,6 +1,8 @@
-"""Prefect in deployed mode: runs of the deployments in prefect/prefect.yaml, taken by the
-stack's two process workers from the `events` pool, write the reference runner's bytes.
-Attempts and which worker ran what are read from Prefect's own API, never from our code."""
+"""Prefect in deployed mode: runs of the events pipeline's deployments (`events_daily_metrics`
+and `events_daily_metrics-backfill`, deployed at `make up` from prefect/prefect.yaml and again
+by prefect/run_pipeline_deployed.py), taken by the stack's two process workers from the
+`events` pool, write the reference runner's bytes. Attempts and which worker ran what are
+read from Prefect's own API, never from our code."""
 
 import json
 import os
@@ -26,7 +28,6 @@ from tests.deployed.conftest import (
     DATES,
     deployed,
     http_status,
-    orchestrator_record,
     prefect_headers,
     retry_lines,
     settings,
@@ -54,7 +55,9 @@ def api():
 
 
 def flow_run_id(output: Path) -> str:
-    return orchestrator_record(output)["flow_run_id"]
+    """The flow run that wrote `output`, as its manifest records it (the adapter's `wrapper`)."""
+    manifest = output.with_name(output.name.replace(".parquet", ".manifest.json"))
+    return json.loads(manifest.read_text())["wrapper"]["flow_run_id"]
 
 
 def test_a_deployed_run_writes_the_reference_bytes_through_the_deployment(api, truth, tmp_path):
@@ -68,6 +71,8 @@ def test_a_deployed_run_writes_the_reference_bytes_through_the_deployment(api, t
     [deployment] = api("/deployments/filter", {"deployments": {"id": {"any_": [
         flow_run["deployment_id"]]}}})  # fmt: skip
     assert deployment["name"] == "deployed"
+    [flow] = api("/flows/filter", {"flows": {"id": {"any_": [flow_run["flow_id"]]}}})
+    assert flow["name"] == "events_daily_metrics"
 
 
 def test_a_deployed_backfill_writes_the_reference_bytes_for_each_date(api, truth, tmp_path):
@@ -99,21 +104,23 @@ def test_retries_happen_in_the_workers_and_prefect_records_three_attempts(api, t
     retries = retry_lines(result.stdout)
     assert len(retries) == 2, result.stdout
     for attempt, line in enumerate(retries, start=1):
-        assert line.split(" | ", 1)[1].startswith("task aggregate"), line
-        reason = f"TransientStepError('aggregate: injected transient failure on attempt {attempt} "
+        assert line.split(" | ", 1)[1].startswith("task metrics"), line
+        reason = f"TransientStepError('metrics: injected transient failure on attempt {attempt} "
         assert reason in line, line
-        assert f"Retry {attempt}/2 will start 1 second(s) from now" in line
+        # Prefect's words for the declared delay, a float (parity.declaration): "1.0 second(s)"
+        assert f"Retry {attempt}/2 will start 1.0 second(s) from now" in line
     assert_same_parquet(output, truth / "sample.parquet")
     task_runs = api("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id(output)]}}})
-    [aggregate] = [run for run in task_runs if run["name"].startswith("aggregate")]
-    assert aggregate["run_count"] == 3
+    [metrics] = [run for run in task_runs if run["name"].startswith("metrics")]
+    assert metrics["run_count"] == 3
 
 
 def test_a_missing_input_fails_with_one_line_and_exit_2_writing_nothing(api, tmp_path):
     up()
     output = tmp_path / "out" / "prefect_output.parquet"
     result = subprocess.run(
-        [str(PYTHON), "prefect/run_deployed.py", "--input-path", str(tmp_path / "missing.csv"),
+        [str(PYTHON), "prefect/run_pipeline_deployed.py", "--input-path",
+         str(tmp_path / "missing.csv"),
          "--output-path", str(output)],
         capture_output=True, text=True, cwd=PROJECT, check=False,
     )  # fmt: skip
@@ -187,7 +194,7 @@ def test_a_flow_run_process_killed_mid_task_crashes_the_run_in_one_line_and_the_
             os.killpg(client.pid, signal.SIGKILL)
             client.wait()
     assert client.returncode != 0, stdout + stderr
-    assert "] Error 1" in stderr  # make's report of run_deployed.py's exit status
+    assert "] Error 1" in stderr  # make's report of run_pipeline_deployed.py's exit status
     assert [line for line in stderr.splitlines() if not line.startswith("make:")] == [
         f"error: flow run {run} crashed: Process exited with status code: -9. Process exited"
         " due to a SIGKILL signal. Typically caused by the operating system terminating the"

@@ -141,7 +141,7 @@ def test_dagster_answers_the_stacks_login(stack):
 
 
 @pytest.mark.parametrize(
-    "socket", ["dagster-web/webserver.sock", "dagster/code-server.sock", "dagster/pipelines.sock"]
+    "socket", ["dagster-web/webserver.sock", "dagster/pipelines.sock"]
 )
 def test_dagsters_webserver_and_code_server_sockets_refuse_another_user(stack, socket):
     path = STATE / socket
@@ -297,8 +297,9 @@ def test_prefect_ui_asks_for_the_auth_string_and_then_shows_the_deployments(stac
         page.press_enter()
         page.wait_for_text("Runs", "Deployments", "Work Pools")  # back on the runs page
         page.open(base + "/v2/deployments")  # the auth string is kept (localStorage)
-        # prefect.yaml's two; a declared pipeline run through the stack earlier adds its own
-        page.wait_for_text("Deployments", "events-daily-metrics", "events-backfill")
+        # the events pipeline's two (prefect.yaml, at `make up`); a declared pipeline run through
+        # the stack earlier adds its own
+        page.wait_for_text("Deployments", "events_daily_metrics", "events_daily_metrics-backfill")
         shot = page.screenshot(tmp_path / "prefect-deployments.png")
     browser.assert_drawn(shot)
     print(f"screenshot: {shot}")
@@ -332,7 +333,7 @@ def test_dagster_ui_opens_in_a_browser_with_the_login_and_not_without(stack, tmp
     with browser.Browser(tmp_path / "chromium") as page:
         # A browser with no password to give cancels the proxy's challenge: no page at all.
         assert page.open(f"http://{base}/jobs") == "net::ERR_INVALID_AUTH_CREDENTIALS"
-        assert "events_metrics" not in page.text()
+        assert "events_daily_metrics" not in page.text()
         assert page.open(f"http://etl:{WRONG}@{base}/login") == "net::ERR_INVALID_AUTH_CREDENTIALS"
         assert page.open(f"http://{login}@{base}/login") is None
         page.wait_for_text("Runs", "Catalog")  # /login redirects to /runs, once logged in
@@ -340,7 +341,9 @@ def test_dagster_ui_opens_in_a_browser_with_the_login_and_not_without(stack, tmp
         # its own Skip keeps, in this throwaway profile only.
         page.evaluate("localStorage.setItem('communityNux', 'true')")
         page.open(f"http://{base}/jobs")  # the login is kept, as a user's browser keeps it
-        shown = page.wait_for_text("Jobs", "events_metrics", "events_daily_metrics")
+        # The events pipeline's job, under its repository (the location `pipelines`' only one).
+        shown = page.wait_for_text("Jobs", "events_daily_metrics_job")
+        assert "events_daily_metrics" in shown.splitlines(), shown
         assert "Application error" not in shown
         shot = page.screenshot(tmp_path / "dagster-jobs.png")
     browser.assert_drawn(shot)

@@ -1,11 +1,12 @@
 """The DAGs of the pipelines registered with the deployed stack (stack/pipelines.py), one per
 pipeline, each built by airflow/pipeline_dag.py from its declaration.
 
-The stack's DAG bundle `pipelines` (airflow/deployed/configure.py) is this folder, apart from
-the events DAG's: its DAG processor parses this file, and airflow/run_pipeline_deployed.py
-has it parsed at once (`airflow dags reserialize --bundle-name pipelines`) after registering
-a pipeline; the Celery workers parse it too, to run a task. A pipeline that fails to load
-(stack/pipelines.py) or to build is left out, with a line on stderr, the others kept.
+The stack's one DAG bundle, `pipelines` (airflow/deployed/configure.py), is this folder, the
+events pipeline's DAG included (`make up` registers it): its DAG processor parses this file,
+and airflow/run_pipeline_deployed.py has it parsed at once (`airflow dags reserialize
+--bundle-name pipelines`) after registering a pipeline; the Celery workers parse it too, to
+run a task. A pipeline that fails to load (stack/pipelines.py) or to build is left out, with
+a line on stderr, the others kept.
 """
 
 import sys

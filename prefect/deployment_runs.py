@@ -1,31 +1,22 @@
-"""The events pipeline as deployment runs on the deployed stack's Prefect (MODE=deployed).
+"""Runs of a deployment on the deployed stack's Prefect, submitted and followed from here.
 
-    python prefect/run_deployed.py --input-path IN --output-path OUT [--date YYYY-MM-DD]
-    python prefect/run_deployed.py --input-path IN --start D1 --end D2 --output-dir DIR
+A run of a deployment is submitted with its parameters to the stack's `prefect server`, where
+one of the workers of the `events` pool takes it and runs the flow in a new process. This
+follows it through Prefect's API until it ends, printing each state change of the flow run and
+of its task runs, and each retry with Prefect's own line (the one local mode prints), and
+cancels the run if it does not end in time (PREFECT_DEPLOYED_TIMEOUT seconds, default 900) or
+if this command is interrupted. A failed run ends this command with the pipeline error the
+flow raised in the worker: its text and its exit code, as in local mode.
 
-The same flags, outputs, exit statuses and one-line errors as prefect/flow.py, but nothing
-runs here: this submits a run of the deployment `events-daily-metrics/deployed` (or
-`events-backfill/deployed`, prefect/prefect.yaml) with its parameters to the stack's
-`prefect server`, where one of the two workers of the `events` pool takes it and runs the
-flow in a new process. It then follows the run through Prefect's API until it ends,
-printing each state change of the flow run and of its task runs (retries included), and
-cancels the run if it does not end in time (PREFECT_DEPLOYED_TIMEOUT seconds, default 900).
-
-Paths are made absolute here, against the caller's working directory as in local mode, so
-they mean the same whatever the worker's. ETL_FAIL_ATTEMPTS, when set, travels with the run
-as a job variable (`env`), Prefect's way of giving one run's process its environment.
+Imported after prefect_env, which points Prefect at the stack's server.
 """
 
 import datetime as dt
 import os
 import re
-import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from uuid import UUID
-
-# Prefect reads its settings when it is imported: prefect_env.py sets them (for this command:
-# the stack's server, with its auth string), so it comes first.
-from prefect_env import STACK  # isort: split
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
@@ -35,67 +26,46 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
     LogFilterName,
 )
+from prefect.client.schemas.objects import State
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-import shared_etl.errors
-from shared_etl.cli import run_command
-from shared_etl.errors import PipelineError
+from parity import console
+from parity.errors import PipelineError
 
-ONE_RUN = "events-daily-metrics/deployed"
-BACKFILL = "events-backfill/deployed"
-PASSED_VARIABLES = ("ETL_FAIL_ATTEMPTS",)
 TIMEOUT = float(os.environ.get("PREFECT_DEPLOYED_TIMEOUT", "900"))
 POLL_SECONDS = 0.5
 RETRY_LOG = re.compile(r"Task run failed with .* - Retry \d+/\d+ will start")
 TASK_LOGGER, FLOW_LOGGER = "prefect.task_runs", "prefect.flow_runs"
 LOG_BATCH_SECONDS = 2.0  # PREFECT_LOGGING_TO_API_BATCH_INTERVAL's default, in the workers
+FAILED_FLOW = "Flow run encountered an exception: "  # Prefect's prefix of a failed run's message
 
 
-def run_one(input_path: str, output_path: str, date: str | None) -> None:
-    parameters = {
-        "input_path": os.path.abspath(input_path),
-        "output_path": os.path.abspath(output_path),
-        "date": date,
-    }
-    _submit_and_follow(ONE_RUN, parameters)
-
-
-def run_backfill(input_path: str, start: str, end: str, output_dir: str) -> None:
-    parameters = {
-        "input_path": os.path.abspath(input_path),
-        "start": start,
-        "end": end,
-        "output_dir": os.path.abspath(output_dir),
-    }
-    _submit_and_follow(BACKFILL, parameters)
-
-
-def _submit_and_follow(deployment: str, parameters: dict,
-                       passed: tuple[str, ...] = PASSED_VARIABLES) -> None:  # fmt: skip
-    """A deployment run with `parameters`, followed until it ends; a failure is raised as the
-    pipeline error the flow raised in the worker, so the exit status is local mode's. The
-    variables `passed` that are set here travel with the run (fault injection)."""
+def submit_and_follow(deployment: str, parameters: Mapping, passed: Sequence[str], ui_port: str,
+                      tags: Sequence[str] = ("make",)) -> None:  # fmt: skip
+    """A run of `deployment` (flow/deployment) with `parameters`, followed until it ends; a
+    failure is raised as the pipeline error the flow raised in the worker, so the exit status
+    is local mode's. The variables `passed` that are set here travel with the run as a job
+    variable (`env`, Prefect's way of giving one run's process its environment): the fault
+    injection's. `ui_port` is the stack's Prefect port, for the run's address in the UI."""
     env = {name: os.environ[name] for name in passed if os.environ.get(name)}
-    job_variables = {"env": env} if env else None
     flow_run = run_deployment(
-        deployment, parameters=parameters, job_variables=job_variables, timeout=0,
-        as_subflow=False, tags=["make"],
+        deployment, parameters=dict(parameters), job_variables={"env": env} if env else None,
+        timeout=0, as_subflow=False, tags=list(tags),
     )  # fmt: skip
-    url = f"http://127.0.0.1:{STACK['PREFECT_PORT']}/v2/runs/flow-run/{flow_run.id}"
-    _say(f"submitted {deployment} as flow run {flow_run.id} ({url})")
+    url = f"http://127.0.0.1:{ui_port}/v2/runs/flow-run/{flow_run.id}"
+    console.progress(f"submitted {deployment} as flow run {flow_run.id} ({url})")
     with get_client(sync_client=True) as client:
         try:
             state = _follow(client, flow_run.id, deployment)
-        except BaseException:
+        except BaseException:  # the deadline, Ctrl-C, a lost connection: the run stops too
             client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
             raise
-    if state.is_completed():
-        return
-    raise _pipeline_error(state, flow_run.id)
+    if not state.is_completed():
+        raise pipeline_error(state, flow_run.id)
 
 
-def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str):
+def _follow(client: SyncPrefectClient, flow_run_id: UUID, deployment: str) -> State:
     """Poll the flow run and its task runs until the run ends, printing each state change and
     each retry in the order Prefect recorded them; the final state."""
     deadline = time.monotonic() + TIMEOUT
@@ -151,7 +121,7 @@ class _Timeline:
         self.seen: set = set()
         self.waiting: list[tuple[dt.datetime, str]] = []
 
-    def add(self, key, when: dt.datetime, line: str) -> None:
+    def add(self, key: object, when: dt.datetime, line: str) -> None:
         if key not in self.seen:
             self.seen.add(key)
             self.waiting.append((when, line))
@@ -174,26 +144,26 @@ class _Timeline:
             print(f"{when.astimezone().strftime('%H:%M:%S')} | {line}", flush=True)
 
 
-def _say(line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} | {line}", flush=True)
-
-
-def _pipeline_error(state, flow_run_id: UUID) -> PipelineError:
+def pipeline_error(state: State, flow_run_id: UUID) -> PipelineError:
     """The flow's own error, rebuilt from the state message Prefect records for a failed run
-    ("Flow run encountered an exception: InputFileError: …"): same text, same exit code.
-    Otherwise the final state and Prefect's reason, e.g. "crashed: Process exited with status
-    code: -9…" when the worker saw the run's process die."""
+    ("Flow run encountered an exception: InputError: step 'orders': …"): same text, and the
+    exit code of the error type of that name. Every such type is loaded here too, since this
+    command loaded the pipeline to bind its parameters. Otherwise the final state and
+    Prefect's reason, e.g. "crashed: Process exited with status code: -9…" when the worker
+    saw the run's process die."""
     message = state.message or state.name
-    detail = message.removeprefix("Flow run encountered an exception: ")
-    name, _, text = detail.partition(": ")
-    error_type = getattr(shared_etl.errors, name, None)
-    if isinstance(error_type, type) and issubclass(error_type, PipelineError) and text:
+    name, _, text = message.removeprefix(FAILED_FLOW).partition(": ")
+    codes = {kind.exit_code for kind in _pipeline_error_types() if kind.__name__ == name}
+    if message.startswith(FAILED_FLOW) and text and codes:
         error = PipelineError(text)
-        error.exit_code = error_type.exit_code
+        error.exit_code = codes.pop() if len(codes) == 1 else PipelineError.exit_code
         return error
     reason = f": {state.message}" if state.message else ""
     return PipelineError(f"flow run {flow_run_id} {state.name.lower()}{reason}")
 
 
-if __name__ == "__main__":
-    sys.exit(run_command("python prefect/run_deployed.py", __doc__, run_one, run_backfill))
+def _pipeline_error_types(kind: type[PipelineError] = PipelineError) -> Iterator[type]:
+    """PipelineError and every subclass loaded in this process (parity's, the pipeline's)."""
+    yield kind
+    for subclass in kind.__subclasses__():
+        yield from _pipeline_error_types(subclass)
