@@ -1,9 +1,9 @@
 # One image per wrapper of the registry (parity/wrappers.txt), all from this file and the
 # repository root; the build argument WRAPPER (default: reference) chooses which:
 #   reference: the reference runner and the parity verdict (shared_etl and compare, no orchestrator)
-#   prefect:   its flow, run by Prefect's ephemeral API server on loopback
-#   dagster:   its assets, materialized in process (no daemon, no web server)
-#   airflow:   its DAG, run by `dag.test`, or backfilled by a scheduler in the container
+#   prefect:   the pipeline's flow, run by Prefect's temporary API server on loopback
+#   dagster:   the pipeline's job, run in process (no daemon, no web server)
+#   airflow:   the pipeline's DAG, run by `dag.test`, one run per date for a backfill
 #
 #   docker build --build-arg WRAPPER=prefect -t parity-harness/prefect .
 #   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data:ro" \
